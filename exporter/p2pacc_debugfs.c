@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * p2p_accel: debugfs files under /sys/kernel/debug/accel/<minor>/.
+ *
+ *   devmem   allocator state: size, bytes used, every allocated range
+ *   buffers  live buffers: device offset, size, exported or not
+ *   stats    owner present, buffers revoked, revoke-all events
+ */
+#include <linux/seq_file.h>
+#include <drm/drm_debugfs.h>
+#include <drm/drm_file.h>
+
+#include "p2pacc_debugfs.h"
+#include "p2pacc_drv.h"
+#include "p2pacc_gem.h"
+
+static struct p2pacc_device *p2pacc_debugfs_device(struct seq_file *m)
+{
+	struct drm_debugfs_entry *entry = m->private;
+
+	return to_p2pacc_device(entry->dev);
+}
+
+static int p2pacc_debugfs_devmem(struct seq_file *m, void *data)
+{
+	p2pacc_devmem_print(&p2pacc_debugfs_device(m)->devmem, m);
+	return 0;
+}
+
+static int p2pacc_debugfs_buffers(struct seq_file *m, void *data)
+{
+	struct p2pacc_device *adev = p2pacc_debugfs_device(m);
+	struct p2pacc_bo *bo;
+
+	mutex_lock(&adev->bo_lock);
+	list_for_each_entry(bo, &adev->bos, link) {
+		/*
+		 * Only bo_lock is held, not the reservation: "exported" is a
+		 * racy hint, good enough for a debug dump.
+		 */
+		seq_printf(m, "offset 0x%llx size %zu%s\n", bo->node.start,
+			   bo->base.size,
+			   READ_ONCE(bo->dmabuf) ? " exported" : "");
+	}
+	mutex_unlock(&adev->bo_lock);
+	return 0;
+}
+
+static int p2pacc_debugfs_stats(struct seq_file *m, void *data)
+{
+	struct p2pacc_device *adev = p2pacc_debugfs_device(m);
+
+	mutex_lock(&adev->owner_lock);
+	seq_printf(m, "owner %s\n", adev->owner ? "yes" : "no");
+	mutex_unlock(&adev->owner_lock);
+	seq_printf(m, "revoked_buffers %lld\n",
+		   (long long)atomic64_read(&adev->revoked_total));
+	seq_printf(m, "revoke_events %lld\n",
+		   (long long)atomic64_read(&adev->resets));
+	return 0;
+}
+
+static const struct drm_debugfs_info p2pacc_debugfs_list[] = {
+	{ "devmem", p2pacc_debugfs_devmem, 0 },
+	{ "buffers", p2pacc_debugfs_buffers, 0 },
+	{ "stats", p2pacc_debugfs_stats, 0 },
+};
+
+/**
+ * p2pacc_debugfs_init() - register the debugfs files
+ * @adev: device, before drm_dev_register()
+ */
+void p2pacc_debugfs_init(struct p2pacc_device *adev)
+{
+	drm_debugfs_add_files(&adev->drm, p2pacc_debugfs_list,
+			      ARRAY_SIZE(p2pacc_debugfs_list));
+}
