@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * Test-only importer of p2p_accel dma-bufs: its ioctls, on the misc device
+ * /dev/p2pacc_importer. Each open file holds at most one attachment.
+ */
+#ifndef __P2PACC_IMPORTER_H__
+#define __P2PACC_IMPORTER_H__
+
+#include <linux/const.h>
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/* Attach like a plain static importer: no peer2peer, no revoke callback. */
+#define P2PI_ATTACH_STATIC	_BITUL(0)
+
+/**
+ * struct p2pi_attach - attach to a dma-buf on behalf of the edu device
+ * @fd: dma-buf FD
+ * @flags: P2PI_ATTACH_*
+ * @size: out: size of the dma-buf
+ * @nents: out: entries of the mapped sg_table
+ * @pad: zero
+ */
+struct p2pi_attach {
+	__s32 fd;
+	__u32 flags;
+	__u64 size;
+	__u32 nents;
+	__u32 pad;
+};
+
+/**
+ * struct p2pi_rw - copy through dma_buf_vmap() (an __iomem mapping)
+ * @offset: in the dma-buf
+ * @len: bytes, at most P2PI_RW_MAX
+ * @user_ptr: user buffer
+ * @write: nonzero: user buffer -> dma-buf, zero: dma-buf -> user buffer
+ * @fd: dma-buf FD; vmap needs no attachment
+ */
+struct p2pi_rw {
+	__u64 offset;
+	__u64 len;
+	__u64 user_ptr;
+	__u32 write;
+	__s32 fd;
+};
+
+#define P2PI_RW_MAX		0x100000
+
+#define P2PI_DMA_TO_EDU		0	/* dma-buf -> edu buffer */
+#define P2PI_DMA_FROM_EDU	1	/* edu buffer -> dma-buf */
+#define P2PI_EDU_BUF_SIZE	4096
+
+/**
+ * struct p2pi_dma - make the edu device DMA using the sg_table's addresses
+ * @offset: in the dma-buf
+ * @len: bytes, @edu_offset + @len at most P2PI_EDU_BUF_SIZE
+ * @edu_offset: in the edu's internal buffer
+ * @dir: P2PI_DMA_*
+ */
+struct p2pi_dma {
+	__u64 offset;
+	__u32 len;
+	__u32 edu_offset;
+	__u32 dir;
+	__u32 pad;
+};
+
+/**
+ * struct p2pi_status - what the importer saw
+ * @revoke_calls: times the revoke callback (move_notify) ran
+ * @in_revoke: 1 while a revoke callback is blocked (P2PI_BLOCK_REVOKE)
+ * @attached: 1 while an attachment exists
+ * @revoked: 1 once the current attachment was revoked
+ */
+struct p2pi_status {
+	__u32 revoke_calls;
+	__u32 in_revoke;
+	__u32 attached;
+	__u32 revoked;
+};
+
+#define P2PI_IOC_MAGIC		'P'
+#define P2PI_IOC_ATTACH		_IOWR(P2PI_IOC_MAGIC, 1, struct p2pi_attach)
+#define P2PI_IOC_DETACH		_IO(P2PI_IOC_MAGIC, 2)
+#define P2PI_IOC_RW		_IOW(P2PI_IOC_MAGIC, 3, struct p2pi_rw)
+#define P2PI_IOC_DMA		_IOW(P2PI_IOC_MAGIC, 4, struct p2pi_dma)
+#define P2PI_IOC_STATUS		_IOR(P2PI_IOC_MAGIC, 5, struct p2pi_status)
+/* The next revoke callback waits (10 s at most) for P2PI_IOC_RELEASE. */
+#define P2PI_IOC_BLOCK_REVOKE	_IO(P2PI_IOC_MAGIC, 6)
+#define P2PI_IOC_RELEASE	_IO(P2PI_IOC_MAGIC, 7)
+
+#endif /* __P2PACC_IMPORTER_H__ */
