@@ -1,0 +1,1032 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Tests of the p2p_accel exporter: its ioctls (including bad input),
+ * CPU access through both kinds of mapping, peer-to-peer DMA by the QEMU
+ * edu device through the test importer (p2pacc_importer.ko), and revoke
+ * on owner close, reset and unbind.
+ *
+ * Needs p2p_accel.ko and p2pacc_importer.ko loaded, root, and TOPOLOGY
+ * (switch|rootbus) in the environment: behind the PCIe switch the edu may
+ * attach peer-to-peer, on the root bus the exporter must refuse it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/dma-buf.h>
+#include <drm/drm.h>
+#include <drm/p2p_accel.h>
+#include "p2pacc_importer.h"
+
+#include "kselftest_harness.h"
+
+#define DRIVER		"p2p_accel"
+#define DRIVER_DIR	"/sys/bus/pci/drivers/" DRIVER
+#define IMPORTER	"/dev/p2pacc_importer"
+#define PAGE		4096ULL
+#define SZ_1M		(1ULL << 20)
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static int xioctl(int fd, unsigned long req, void *arg)
+{
+	int ret;
+
+	do {
+		ret = ioctl(fd, req, arg);
+	} while (ret == -1 && errno == EINTR);
+	return ret ? -errno : 0;
+}
+
+static int basename_of_link(const char *link, char *out, size_t len)
+{
+	char target[PATH_MAX];
+	const char *base;
+	ssize_t n;
+
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	if (strlen(base) >= len)
+		return -ENAMETOOLONG;
+	strcpy(out, base);
+	return 0;
+}
+
+/* The accel node and PCI address of the device p2p_accel drives. */
+static int find_accel(char *node, size_t nlen, char *bdf, size_t blen)
+{
+	char link[PATH_MAX], drv[64];
+	struct dirent *de;
+	int ret = -ENODEV;
+	DIR *d;
+
+	d = opendir("/sys/class/accel");
+	if (!d)
+		return -ENODEV;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "accel", 5))
+			continue;
+		snprintf(link, sizeof(link), "/sys/class/accel/%s/device/driver",
+			 de->d_name);
+		if (basename_of_link(link, drv, sizeof(drv)) || strcmp(drv, DRIVER))
+			continue;
+		snprintf(link, sizeof(link), "/sys/class/accel/%s/device",
+			 de->d_name);
+		if (basename_of_link(link, bdf, blen))
+			continue;
+		snprintf(node, nlen, "/dev/accel/%.40s", de->d_name);
+		ret = 0;
+		break;
+	}
+	closedir(d);
+	return ret;
+}
+
+static int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static long long read_sysfs_u64(const char *bdf, const char *attr)
+{
+	char path[PATH_MAX], buf[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, attr);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	return strtoll(buf, NULL, 0);
+}
+
+static int accel_alloc(int fd, uint64_t size, uint64_t align, uint32_t *handle)
+{
+	struct drm_p2pacc_alloc a = { .size = size, .alignment = align };
+	int ret = xioctl(fd, DRM_IOCTL_P2PACC_ALLOC, &a);
+
+	if (!ret && handle)
+		*handle = a.handle;
+	return ret;
+}
+
+static int accel_alloc_at(int fd, uint64_t size, uint64_t align,
+			  uint32_t *handle, uint64_t *dev_offset)
+{
+	struct drm_p2pacc_alloc a = { .size = size, .alignment = align };
+	int ret = xioctl(fd, DRM_IOCTL_P2PACC_ALLOC, &a);
+
+	if (!ret) {
+		*handle = a.handle;
+		*dev_offset = a.dev_offset;
+	}
+	return ret;
+}
+
+static int gem_close(int fd, uint32_t handle)
+{
+	struct drm_gem_close c = { .handle = handle };
+
+	return xioctl(fd, DRM_IOCTL_GEM_CLOSE, &c);
+}
+
+static int prime_export(int fd, uint32_t handle, int *dmabuf)
+{
+	struct drm_prime_handle p = {
+		.handle = handle,
+		.flags = DRM_CLOEXEC | DRM_RDWR,
+	};
+	int ret = xioctl(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p);
+
+	if (!ret)
+		*dmabuf = p.fd;
+	return ret;
+}
+
+static int mmap_offset(int fd, uint32_t handle, uint64_t *offset)
+{
+	struct drm_p2pacc_mmap_offset m = { .handle = handle };
+	int ret = xioctl(fd, DRM_IOCTL_P2PACC_MMAP_OFFSET, &m);
+
+	if (!ret)
+		*offset = m.offset;
+	return ret;
+}
+
+/* Map a buffer through the device node; NULL with errno on failure. */
+static uint8_t *map_gem(int fd, uint32_t handle, uint64_t size)
+{
+	uint64_t off;
+	void *p;
+	int ret;
+
+	ret = mmap_offset(fd, handle, &off);
+	if (ret) {
+		errno = -ret;
+		return NULL;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static uint8_t *map_dmabuf(int dmabuf, uint64_t size, off_t off)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, dmabuf,
+		       off);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void fill(uint8_t *p, size_t n, unsigned int seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 8));
+}
+
+/* Index of the first byte that differs from fill(seed), or -1. */
+static long check_fill(const volatile uint8_t *p, size_t n, unsigned int seed)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != (uint8_t)(seed * 131 + i * 7 + (i >> 8)))
+			return (long)i;
+	return -1;
+}
+
+static long check_byte(const volatile uint8_t *p, size_t n, uint8_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
+			return (long)i;
+	return -1;
+}
+
+static sigjmp_buf bus_jmp;
+
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	siglongjmp(bus_jmp, 1);
+}
+
+/* Touch one byte; returns 1 if that raised SIGBUS, 0 if it did not. */
+static int faults(volatile uint8_t *p, int write)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	volatile int bus = 0;
+
+	sigaction(SIGBUS, &sa, &old);
+	if (sigsetjmp(bus_jmp, 1))
+		bus = 1;
+	else if (write)
+		*p = 0x5a;
+	else
+		(void)*p;
+	sigaction(SIGBUS, &old, NULL);
+	return bus;
+}
+
+static int importer_attach(int imp, int dmabuf, uint32_t flags,
+			   struct p2pi_attach *out)
+{
+	struct p2pi_attach a = { .fd = dmabuf, .flags = flags };
+	int ret = xioctl(imp, P2PI_IOC_ATTACH, &a);
+
+	if (out)
+		*out = a;
+	return ret;
+}
+
+static int importer_rw(int imp, int dmabuf, uint64_t off, void *buf,
+		       uint64_t len, int write)
+{
+	struct p2pi_rw rw = {
+		.offset = off, .len = len, .user_ptr = (uintptr_t)buf,
+		.write = write, .fd = dmabuf,
+	};
+
+	return xioctl(imp, P2PI_IOC_RW, &rw);
+}
+
+static int importer_dma(int imp, uint64_t off, uint32_t len, uint32_t dir)
+{
+	struct p2pi_dma d = { .offset = off, .len = len, .dir = dir };
+
+	return xioctl(imp, P2PI_IOC_DMA, &d);
+}
+
+static struct p2pi_status importer_status(int imp)
+{
+	struct p2pi_status s = { 0 };
+
+	xioctl(imp, P2PI_IOC_STATUS, &s);
+	return s;
+}
+
+static const char *topology(void)
+{
+	const char *t = getenv("TOPOLOGY");
+
+	return t ? t : "";
+}
+
+static int p2p_allowed(void)
+{
+	return !strcmp(topology(), "switch");
+}
+
+static int p2p_refused(void)
+{
+	return !strcmp(topology(), "rootbus");
+}
+
+static void *close_fd_thread(void *arg)
+{
+	close(*(int *)arg);
+	return NULL;
+}
+
+static int wait_for(int (*cond)(int), int arg, int ms)
+{
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+	for (int i = 0; i < ms / 10; i++) {
+		if (cond(arg))
+			return 1;
+		nanosleep(&ts, NULL);
+	}
+	return cond(arg);
+}
+
+static int importer_in_revoke(int imp)
+{
+	return importer_status(imp).in_revoke;
+}
+
+static int driver_bound(const char *bdf)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), DRIVER_DIR "/%s", bdf);
+	return access(path, F_OK) == 0;
+}
+
+/* ---- the fixture: the device, opened by its owner ----------------------- */
+
+FIXTURE(accel) {
+	int fd;
+	int imp;
+	char node[64];
+	char bdf[32];
+	struct drm_p2pacc_query q;
+};
+
+FIXTURE_SETUP(accel)
+{
+	self->fd = -1;
+	self->imp = -1;
+	if (find_accel(self->node, sizeof(self->node), self->bdf,
+		       sizeof(self->bdf)))
+		SKIP(return, "no device bound to p2p_accel (module not loaded?)");
+	self->fd = open(self->node, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->fd) TH_LOG("open %s: %s", self->node, strerror(errno));
+	ASSERT_EQ(0, xioctl(self->fd, DRM_IOCTL_P2PACC_QUERY, &self->q));
+	self->imp = open(IMPORTER, O_RDWR | O_CLOEXEC);
+}
+
+FIXTURE_TEARDOWN(accel)
+{
+	if (self->imp >= 0)
+		close(self->imp);
+	if (self->fd >= 0)
+		close(self->fd);
+	/* A failed unbind test must not leave the device unbound. */
+	if (self->bdf[0] && !driver_bound(self->bdf))
+		write_file(DRIVER_DIR "/bind", self->bdf);
+}
+
+#define NEED_IMPORTER() do {						\
+	if (self->imp < 0)						\
+		SKIP(return, "%s missing: p2pacc_importer.ko not loaded", IMPORTER); \
+} while (0)
+
+#define NEED_TOPOLOGY() do {						\
+	if (!p2p_allowed() && !p2p_refused())				\
+		SKIP(return, "TOPOLOGY is not switch or rootbus: expected p2p verdict unknown"); \
+} while (0)
+
+/* ---- ownership ---------------------------------------------------------- */
+
+TEST_F(accel, second_open_is_ebusy)
+{
+	int fd = open(self->node, O_RDWR | O_CLOEXEC);
+
+	EXPECT_EQ(-1, fd);
+	EXPECT_EQ(EBUSY, errno);
+	if (fd >= 0)
+		close(fd);
+}
+
+TEST_F(accel, open_succeeds_once_the_owner_closed)
+{
+	close(self->fd);
+	self->fd = open(self->node, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->fd) TH_LOG("reopen: %s", strerror(errno));
+}
+
+/* ---- query -------------------------------------------------------------- */
+
+TEST_F(accel, query_reports_memory_alignment_and_caps)
+{
+	EXPECT_EQ(read_sysfs_u64(self->bdf, "devmem_size"),
+		  (long long)self->q.mem_size);
+	EXPECT_EQ(self->q.mem_size, self->q.mem_free);
+	EXPECT_EQ(0, read_sysfs_u64(self->bdf, "devmem_used"));
+	EXPECT_EQ(PAGE, self->q.alignment);
+	EXPECT_EQ(DRM_P2PACC_CAP_STATIC_DMABUF | DRM_P2PACC_CAP_P2P |
+		  DRM_P2PACC_CAP_REVOKE, self->q.caps);
+	TH_LOG("device memory: %llu MiB", (unsigned long long)self->q.mem_size >> 20);
+}
+
+TEST_F(accel, query_with_flags_or_padding_is_einval)
+{
+	struct drm_p2pacc_query q = { .flags = 1 };
+
+	EXPECT_EQ(-EINVAL, xioctl(self->fd, DRM_IOCTL_P2PACC_QUERY, &q));
+	memset(&q, 0, sizeof(q));
+	q.pad = 1;
+	EXPECT_EQ(-EINVAL, xioctl(self->fd, DRM_IOCTL_P2PACC_QUERY, &q));
+}
+
+TEST_F(accel, query_free_memory_follows_allocations)
+{
+	struct drm_p2pacc_query q = { 0 };
+	uint32_t h;
+
+	ASSERT_EQ(0, accel_alloc(self->fd, SZ_1M, 0, &h));
+	ASSERT_EQ(0, xioctl(self->fd, DRM_IOCTL_P2PACC_QUERY, &q));
+	EXPECT_EQ(self->q.mem_size - SZ_1M, q.mem_free);
+	EXPECT_EQ((long long)SZ_1M, read_sysfs_u64(self->bdf, "devmem_used"));
+	ASSERT_EQ(0, gem_close(self->fd, h));
+	ASSERT_EQ(0, xioctl(self->fd, DRM_IOCTL_P2PACC_QUERY, &q));
+	EXPECT_EQ(self->q.mem_size, q.mem_free);
+}
+
+/* ---- alloc -------------------------------------------------------------- */
+
+TEST_F(accel, alloc_rounds_size_up_to_the_alignment)
+{
+	struct drm_p2pacc_alloc a = { .size = 1 };
+
+	ASSERT_EQ(0, xioctl(self->fd, DRM_IOCTL_P2PACC_ALLOC, &a));
+	EXPECT_EQ(PAGE, a.size);
+	EXPECT_NE(0, a.handle);
+	EXPECT_EQ(0, a.dev_offset % PAGE);
+}
+
+TEST_F(accel, alloc_of_zero_bytes_is_einval)
+{
+	EXPECT_EQ(-EINVAL, accel_alloc(self->fd, 0, 0, NULL));
+}
+
+TEST_F(accel, alloc_larger_than_device_memory_is_einval)
+{
+	EXPECT_EQ(-EINVAL, accel_alloc(self->fd, self->q.mem_size + 1, 0, NULL));
+	EXPECT_EQ(-EINVAL, accel_alloc(self->fd, UINT64_MAX, 0, NULL));
+	EXPECT_EQ(-EINVAL, accel_alloc(self->fd, UINT64_MAX - PAGE + 2, 0, NULL));
+	EXPECT_EQ(self->q.mem_size, self->q.mem_free);
+}
+
+TEST_F(accel, alloc_with_unknown_flags_is_einval)
+{
+	struct drm_p2pacc_alloc a = { .size = PAGE, .flags = 1 };
+
+	EXPECT_EQ(-EINVAL, xioctl(self->fd, DRM_IOCTL_P2PACC_ALLOC, &a));
+	a.flags = 0x80000000;
+	EXPECT_EQ(-EINVAL, xioctl(self->fd, DRM_IOCTL_P2PACC_ALLOC, &a));
+}
+
+TEST_F(accel, alloc_with_bad_alignment_is_einval)
+{
+	const uint64_t bad[] = { 1, 3, 2048, PAGE + 1, 3 * PAGE,
+				 self->q.mem_size * 2, 1ULL << 63 };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		unsigned long long align = bad[i];
+
+		EXPECT_EQ(-EINVAL, accel_alloc(self->fd, PAGE, align, NULL))
+			TH_LOG("alignment %llu", align);
+	}
+}
+
+TEST_F(accel, alloc_honours_the_alignment)
+{
+	uint64_t off;
+	uint32_t h;
+
+	/* A small buffer first, so the aligned ones cannot start at 0 by luck. */
+	ASSERT_EQ(0, accel_alloc(self->fd, PAGE, 0, &h));
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(0, accel_alloc_at(self->fd, PAGE, 2 * SZ_1M, &h, &off));
+		EXPECT_EQ(0, off % (2 * SZ_1M)) TH_LOG("offset 0x%llx",
+						      (unsigned long long)off);
+	}
+}
+
+TEST_F_TIMEOUT(accel, alloc_beyond_free_memory_is_enomem_never_partial, 300)
+{
+	struct drm_p2pacc_query q = { 0 };
+	uint32_t big, small;
+
+	ASSERT_EQ(0, accel_alloc(self->fd, self->q.mem_size - PAGE, 0, &big));
+	EXPECT_EQ(-ENOMEM, accel_alloc(self->fd, 2 * PAGE, 0, NULL));
+	ASSERT_EQ(0, xioctl(self->fd, DRM_IOCTL_P2PACC_QUERY, &q));
+	EXPECT_EQ(PAGE, q.mem_free);
+	ASSERT_EQ(0, accel_alloc(self->fd, PAGE, 0, &small));
+	EXPECT_EQ(-ENOMEM, accel_alloc(self->fd, PAGE, 0, NULL));
+	ASSERT_EQ(0, gem_close(self->fd, big));
+	ASSERT_EQ(0, gem_close(self->fd, small));
+	ASSERT_EQ(0, accel_alloc(self->fd, self->q.mem_size, 0, &big));
+}
+
+TEST_F(accel, alloc_in_fragmented_memory_is_enomem)
+{
+	uint64_t quarter = self->q.mem_size / 4;
+	uint32_t h[4];
+
+	for (int i = 0; i < 4; i++)
+		ASSERT_EQ(0, accel_alloc(self->fd, quarter, 0, &h[i]));
+	ASSERT_EQ(0, gem_close(self->fd, h[0]));
+	ASSERT_EQ(0, gem_close(self->fd, h[2]));
+	/* Half of the memory is free, but in two separate quarters. */
+	EXPECT_EQ(-ENOMEM, accel_alloc(self->fd, 2 * quarter, 0, NULL));
+	EXPECT_EQ(0, accel_alloc(self->fd, quarter, 0, &h[0]));
+	EXPECT_EQ(0, accel_alloc(self->fd, quarter, 0, &h[2]));
+}
+
+TEST_F(accel, alloc_gives_zeroed_memory)
+{
+	uint64_t off, off2;
+	uint32_t h;
+	uint8_t *p;
+
+	ASSERT_EQ(0, accel_alloc_at(self->fd, 64 * 1024, 0, &h, &off));
+	p = map_gem(self->fd, h, 64 * 1024);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(-1, check_byte(p, 64 * 1024, 0));
+	memset(p, 0xff, 64 * 1024);
+	munmap(p, 64 * 1024);
+	ASSERT_EQ(0, gem_close(self->fd, h));
+
+	ASSERT_EQ(0, accel_alloc_at(self->fd, 64 * 1024, 0, &h, &off2));
+	EXPECT_EQ(off, off2) TH_LOG("best fit should reuse the freed range");
+	p = map_gem(self->fd, h, 64 * 1024);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(-1, check_byte(p, 64 * 1024, 0));
+	munmap(p, 64 * 1024);
+}
+
+/* ---- handles, mmap offsets, export -------------------------------------- */
+
+TEST_F(accel, gem_close_of_an_unknown_handle_is_einval)
+{
+	EXPECT_EQ(-EINVAL, gem_close(self->fd, 0x7777));
+}
+
+TEST_F(accel, mmap_offset_of_an_unknown_handle_is_enoent)
+{
+	uint64_t off;
+
+	EXPECT_EQ(-ENOENT, mmap_offset(self->fd, 0x7777, &off));
+}
+
+TEST_F(accel, mmap_offset_with_unknown_flags_is_einval)
+{
+	struct drm_p2pacc_mmap_offset m = { .flags = 1 };
+
+	ASSERT_EQ(0, accel_alloc(self->fd, PAGE, 0, &m.handle));
+	EXPECT_EQ(-EINVAL, xioctl(self->fd, DRM_IOCTL_P2PACC_MMAP_OFFSET, &m));
+}
+
+TEST_F(accel, mmap_past_the_end_of_a_buffer_is_einval)
+{
+	uint64_t off;
+	uint32_t h;
+	void *p;
+
+	ASSERT_EQ(0, accel_alloc(self->fd, 4 * PAGE, 0, &h));
+	ASSERT_EQ(0, mmap_offset(self->fd, h, &off));
+	p = mmap(NULL, 8 * PAGE, PROT_READ, MAP_SHARED, self->fd, off);
+	EXPECT_EQ(MAP_FAILED, p);
+	p = mmap(NULL, 4 * PAGE, PROT_READ, MAP_SHARED, self->fd, off + 2 * PAGE);
+	EXPECT_EQ(MAP_FAILED, p);
+	/* The tail alone is fine. */
+	p = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, self->fd, off + 2 * PAGE);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(0, faults(p, 0));
+	munmap(p, 2 * PAGE);
+}
+
+TEST_F(accel, private_mapping_is_refused)
+{
+	uint64_t off;
+	uint32_t h;
+	void *p;
+
+	ASSERT_EQ(0, accel_alloc(self->fd, PAGE, 0, &h));
+	ASSERT_EQ(0, mmap_offset(self->fd, h, &off));
+	p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, self->fd, off);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+}
+
+TEST_F(accel, export_of_an_unknown_handle_is_enoent)
+{
+	int dmabuf;
+
+	EXPECT_EQ(-ENOENT, prime_export(self->fd, 0x7777, &dmabuf));
+}
+
+TEST_F(accel, export_with_unknown_flags_is_einval)
+{
+	struct drm_prime_handle p = { .flags = 0x4 };
+
+	ASSERT_EQ(0, accel_alloc(self->fd, PAGE, 0, &p.handle));
+	EXPECT_EQ(-EINVAL, xioctl(self->fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p));
+}
+
+/* ---- data through the CPU paths ----------------------------------------- */
+
+TEST_F(accel, bytes_written_through_mmap_read_back_through_dmabuf_mmap)
+{
+	const uint64_t size = 256 * 1024;
+	uint8_t *p, *q;
+	int dmabuf;
+	uint32_t h;
+
+	ASSERT_EQ(0, accel_alloc(self->fd, size, 0, &h));
+	p = map_gem(self->fd, h, size);
+	ASSERT_NE(NULL, p);
+	fill(p, size, 1);
+	ASSERT_EQ(0, prime_export(self->fd, h, &dmabuf));
+
+	q = map_dmabuf(dmabuf, size, 0);
+	ASSERT_NE(NULL, q) TH_LOG("mmap dma-buf: %s", strerror(errno));
+	EXPECT_EQ(-1, check_fill(q, size, 1));
+	/* And back the other way, at an offset into the dma-buf. */
+	munmap(q, size);
+	q = map_dmabuf(dmabuf, PAGE, 5 * PAGE);
+	ASSERT_NE(NULL, q);
+	memset(q, 0x3c, PAGE);
+	EXPECT_EQ(-1, check_byte(p + 5 * PAGE, PAGE, 0x3c));
+	munmap(q, PAGE);
+	munmap(p, size);
+	close(dmabuf);
+}
+
+TEST_F(accel, dmabuf_mmap_past_the_end_is_einval)
+{
+	int dmabuf;
+	uint32_t h;
+
+	ASSERT_EQ(0, accel_alloc(self->fd, 2 * PAGE, 0, &h));
+	ASSERT_EQ(0, prime_export(self->fd, h, &dmabuf));
+	EXPECT_EQ(NULL, map_dmabuf(dmabuf, 4 * PAGE, 0));
+	EXPECT_EQ(NULL, map_dmabuf(dmabuf, 2 * PAGE, PAGE));
+	close(dmabuf);
+}
+
+TEST_F(accel, dmabuf_cpu_access_sync_succeeds)
+{
+	struct dma_buf_sync s = { DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW };
+	int dmabuf;
+	uint32_t h;
+
+	ASSERT_EQ(0, accel_alloc(self->fd, PAGE, 0, &h));
+	ASSERT_EQ(0, prime_export(self->fd, h, &dmabuf));
+	EXPECT_EQ(0, xioctl(dmabuf, DMA_BUF_IOCTL_SYNC, &s));
+	s.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW;
+	EXPECT_EQ(0, xioctl(dmabuf, DMA_BUF_IOCTL_SYNC, &s));
+	close(dmabuf);
+}
+
+TEST_F(accel, bytes_written_through_mmap_read_back_through_importer_vmap)
+{
+	const uint64_t size = 128 * 1024;
+	uint8_t *p, *buf;
+	int dmabuf;
+	uint32_t h;
+
+	NEED_IMPORTER();
+	ASSERT_EQ(0, accel_alloc(self->fd, size, 0, &h));
+	p = map_gem(self->fd, h, size);
+	ASSERT_NE(NULL, p);
+	fill(p, size, 2);
+	ASSERT_EQ(0, prime_export(self->fd, h, &dmabuf));
+
+	buf = calloc(1, size);
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, importer_rw(self->imp, dmabuf, 0, buf, size, 0));
+	EXPECT_EQ(-1, check_fill(buf, size, 2));
+
+	/* Written by the importer through vmap, seen through mmap. */
+	fill(buf, PAGE, 3);
+	ASSERT_EQ(0, importer_rw(self->imp, dmabuf, 7 * PAGE + 100, buf, PAGE, 1));
+	EXPECT_EQ(-1, check_fill(p + 7 * PAGE + 100, PAGE, 3));
+
+	EXPECT_EQ(-EINVAL, importer_rw(self->imp, dmabuf, size - 10, buf, 20, 0));
+	free(buf);
+	munmap(p, size);
+	close(dmabuf);
+}
+
+/* ---- peer-to-peer ------------------------------------------------------- */
+
+TEST_F(accel, importer_without_peer2peer_is_refused_with_eopnotsupp)
+{
+	int dmabuf;
+	uint32_t h;
+
+	NEED_IMPORTER();
+	ASSERT_EQ(0, accel_alloc(self->fd, PAGE, 0, &h));
+	ASSERT_EQ(0, prime_export(self->fd, h, &dmabuf));
+	EXPECT_EQ(-EOPNOTSUPP, importer_attach(self->imp, dmabuf,
+					       P2PI_ATTACH_STATIC, NULL));
+	close(dmabuf);
+}
+
+TEST_F(accel, p2p_attach_is_allowed_behind_the_switch_and_exdev_on_rootbus)
+{
+	struct p2pi_attach a;
+	int dmabuf, ret;
+	uint32_t h;
+
+	NEED_IMPORTER();
+	NEED_TOPOLOGY();
+	ASSERT_EQ(0, accel_alloc(self->fd, SZ_1M, 0, &h));
+	ASSERT_EQ(0, prime_export(self->fd, h, &dmabuf));
+	ret = importer_attach(self->imp, dmabuf, 0, &a);
+	if (p2p_allowed()) {
+		ASSERT_EQ(0, ret);
+		EXPECT_EQ(SZ_1M, a.size);
+		EXPECT_LE(1, a.nents);
+		TH_LOG("sg_table: %u entries for 1 MiB", a.nents);
+	} else {
+		EXPECT_EQ(-EXDEV, ret);
+	}
+	close(dmabuf);
+}
+
+TEST_F(accel, edu_dma_moves_bytes_through_the_sg_table_bus_addresses)
+{
+	const uint64_t size = 256 * 1024, dst = 64 * 1024 - 2048;
+	uint8_t *p, *buf;
+	int dmabuf;
+	uint32_t h;
+
+	NEED_IMPORTER();
+	NEED_TOPOLOGY();
+	if (p2p_refused())
+		SKIP(return, "rootbus: the exporter refuses the edu's attachment (checked by p2p_attach_is_allowed_behind_the_switch_and_exdev_on_rootbus)");
+
+	ASSERT_EQ(0, accel_alloc(self->fd, size, 0, &h));
+	p = map_gem(self->fd, h, size);
+	ASSERT_NE(NULL, p);
+	fill(p, PAGE, 4);
+	ASSERT_EQ(0, prime_export(self->fd, h, &dmabuf));
+	ASSERT_EQ(0, importer_attach(self->imp, dmabuf, 0, NULL));
+
+	/* device memory -> edu buffer -> device memory, across an sg entry */
+	ASSERT_EQ(0, importer_dma(self->imp, 0, PAGE, P2PI_DMA_TO_EDU));
+	ASSERT_EQ(0, importer_dma(self->imp, dst, PAGE, P2PI_DMA_FROM_EDU));
+	EXPECT_EQ(-1, check_fill(p + dst, PAGE, 4));
+	EXPECT_EQ(-1, check_byte(p + PAGE, dst - PAGE, 0));
+	EXPECT_EQ(-1, check_byte(p + dst + PAGE, size - dst - PAGE, 0));
+
+	/* cross-checked through the importer's vmap */
+	buf = calloc(1, PAGE);
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, importer_rw(self->imp, dmabuf, dst, buf, PAGE, 0));
+	EXPECT_EQ(-1, check_fill(buf, PAGE, 4));
+	free(buf);
+
+	EXPECT_EQ(-EINVAL, importer_dma(self->imp, size - 100, 200, P2PI_DMA_TO_EDU));
+	munmap(p, size);
+	close(dmabuf);
+}
+
+/* ---- revoke ------------------------------------------------------------- */
+
+TEST_F(accel, owner_close_zaps_dmabuf_mappings_and_frees_memory)
+{
+	const uint64_t size = SZ_1M;
+	int dmabuf;
+	uint32_t h;
+	uint8_t *q;
+
+	ASSERT_EQ(0, accel_alloc(self->fd, size, 0, &h));
+	ASSERT_EQ(0, prime_export(self->fd, h, &dmabuf));
+	q = map_dmabuf(dmabuf, size, 0);
+	ASSERT_NE(NULL, q);
+	fill(q, size, 5);
+	EXPECT_EQ(0, faults(q + size - 1, 0));
+
+	close(self->fd);
+	self->fd = -1;
+
+	EXPECT_EQ(0, read_sysfs_u64(self->bdf, "devmem_used"));
+	EXPECT_EQ(1, faults(q, 0));
+	EXPECT_EQ(1, faults(q + size - 1, 1));
+	munmap(q, size);
+	close(dmabuf);
+}
+
+TEST_F(accel, owner_close_notifies_the_importer_before_freeing_memory)
+{
+	const uint64_t size = SZ_1M;
+	struct p2pi_status st;
+	pthread_t closer;
+	int dmabuf;
+	uint32_t h;
+	uint8_t *q;
+
+	NEED_IMPORTER();
+	NEED_TOPOLOGY();
+	if (p2p_refused())
+		SKIP(return, "rootbus: no importer can attach (the edu is refused); the mapping side is checked by owner_close_zaps_dmabuf_mappings_and_frees_memory");
+
+	ASSERT_EQ(0, accel_alloc(self->fd, size, 0, &h));
+	ASSERT_EQ(0, prime_export(self->fd, h, &dmabuf));
+	q = map_dmabuf(dmabuf, size, 0);
+	ASSERT_NE(NULL, q);
+	fill(q, size, 6);
+	ASSERT_EQ(0, importer_attach(self->imp, dmabuf, 0, NULL));
+	ASSERT_EQ(0, importer_dma(self->imp, 0, PAGE, P2PI_DMA_TO_EDU));
+	ASSERT_EQ(0, xioctl(self->imp, P2PI_IOC_BLOCK_REVOKE, NULL));
+
+	/* Close the owner in a thread: the close blocks in the revoke. */
+	ASSERT_EQ(0, pthread_create(&closer, NULL, close_fd_thread, &self->fd));
+	ASSERT_EQ(1, wait_for(importer_in_revoke, self->imp, 10000))
+		TH_LOG("the importer's revoke callback never ran");
+	/* While the importer is in its callback the memory is still held. */
+	EXPECT_EQ((long long)size, read_sysfs_u64(self->bdf, "devmem_used"));
+	ASSERT_EQ(0, xioctl(self->imp, P2PI_IOC_RELEASE, NULL));
+	ASSERT_EQ(0, pthread_join(closer, NULL));
+	self->fd = -1;
+
+	st = importer_status(self->imp);
+	EXPECT_EQ(1, st.revoke_calls);
+	EXPECT_EQ(1, st.revoked);
+	EXPECT_EQ(0, read_sysfs_u64(self->bdf, "devmem_used"));
+	EXPECT_EQ(1, faults(q, 0));
+	/* The importer fenced its DMA: it refuses to start more. */
+	EXPECT_EQ(-ENODEV, importer_dma(self->imp, 0, PAGE, P2PI_DMA_FROM_EDU));
+	EXPECT_EQ(0, xioctl(self->imp, P2PI_IOC_DETACH, NULL));
+	munmap(q, size);
+	close(dmabuf);
+}
+
+TEST_F(accel, dead_dmabuf_stays_a_valid_fd_whose_every_use_fails)
+{
+	struct dma_buf_sync s = { DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ };
+	uint8_t buf[16];
+	int dmabuf;
+	uint32_t h;
+
+	ASSERT_EQ(0, accel_alloc(self->fd, SZ_1M, 0, &h));
+	ASSERT_EQ(0, prime_export(self->fd, h, &dmabuf));
+	close(self->fd);
+	self->fd = -1;
+
+	EXPECT_LE(0, fcntl(dmabuf, F_GETFD));
+	EXPECT_EQ(NULL, map_dmabuf(dmabuf, PAGE, 0));
+	EXPECT_EQ(ENODEV, errno);
+	EXPECT_EQ(-ENODEV, xioctl(dmabuf, DMA_BUF_IOCTL_SYNC, &s));
+	if (self->imp >= 0) {
+		EXPECT_EQ(-ENODEV, importer_attach(self->imp, dmabuf, 0, NULL));
+		EXPECT_EQ(-ENODEV, importer_attach(self->imp, dmabuf,
+						   P2PI_ATTACH_STATIC, NULL));
+		EXPECT_EQ(-ENODEV, importer_rw(self->imp, dmabuf, 0, buf,
+					       sizeof(buf), 0));
+	}
+	close(dmabuf);
+}
+
+TEST_F(accel, reset_with_flags_or_padding_is_einval)
+{
+	struct drm_p2pacc_reset r = { .flags = 1 };
+
+	EXPECT_EQ(-EINVAL, xioctl(self->fd, DRM_IOCTL_P2PACC_RESET, &r));
+	r.flags = 0;
+	r.pad = 1;
+	EXPECT_EQ(-EINVAL, xioctl(self->fd, DRM_IOCTL_P2PACC_RESET, &r));
+}
+
+/* Revoke by reset (ioctl or sysfs) of a buffer with every kind of user. */
+static void check_reset_revokes(struct __test_metadata *_metadata,
+				FIXTURE_DATA(accel) *self, int by_sysfs)
+{
+	const uint64_t size = SZ_1M;
+	struct drm_p2pacc_reset r = { 0 };
+	struct p2pi_status st;
+	int dmabuf, attached = 0;
+	uint32_t h, h2;
+	uint8_t *p, *q;
+	uint64_t off;
+
+	ASSERT_EQ(0, accel_alloc(self->fd, size, 0, &h));
+	ASSERT_EQ(0, accel_alloc(self->fd, PAGE, 0, &h2));
+	p = map_gem(self->fd, h, size);
+	ASSERT_NE(NULL, p);
+	fill(p, size, 7);
+	ASSERT_EQ(0, prime_export(self->fd, h, &dmabuf));
+	q = map_dmabuf(dmabuf, size, 0);
+	ASSERT_NE(NULL, q);
+	EXPECT_EQ(0, faults(q, 0));
+	if (self->imp >= 0 && p2p_allowed()) {
+		ASSERT_EQ(0, importer_attach(self->imp, dmabuf, 0, NULL));
+		attached = 1;
+	}
+
+	if (by_sysfs) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/reset",
+			 self->bdf);
+		ASSERT_EQ(0, write_file(path, "1"));
+	} else {
+		ASSERT_EQ(0, xioctl(self->fd, DRM_IOCTL_P2PACC_RESET, &r));
+	}
+
+	if (attached) {
+		st = importer_status(self->imp);
+		EXPECT_EQ(1, st.revoke_calls);
+		EXPECT_EQ(-ENODEV, importer_dma(self->imp, 0, PAGE,
+						P2PI_DMA_TO_EDU));
+	} else {
+		TH_LOG("no importer attached on topology '%s'", topology());
+	}
+	EXPECT_EQ(0, read_sysfs_u64(self->bdf, "devmem_used"));
+	EXPECT_EQ(1, faults(p, 1));
+	EXPECT_EQ(1, faults(q, 0));
+	/* The owner keeps its handles, but they name dead buffers. */
+	EXPECT_EQ(-ENODEV, mmap_offset(self->fd, h, &off));
+	EXPECT_EQ(-ENODEV, mmap_offset(self->fd, h2, &off));
+	EXPECT_EQ(-ENODEV, prime_export(self->fd, h2, &dmabuf));
+	EXPECT_EQ(0, gem_close(self->fd, h2));
+	/* The device itself works on. */
+	ASSERT_EQ(0, accel_alloc(self->fd, size, 0, &h2));
+	munmap(p, size);
+	munmap(q, size);
+	p = map_gem(self->fd, h2, size);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(-1, check_byte(p, size, 0));
+	munmap(p, size);
+	close(dmabuf);
+}
+
+TEST_F(accel, reset_ioctl_revokes_every_buffer)
+{
+	check_reset_revokes(_metadata, self, 0);
+}
+
+TEST_F(accel, reset_through_sysfs_revokes_every_buffer)
+{
+	check_reset_revokes(_metadata, self, 1);
+}
+
+TEST_F_TIMEOUT(accel, unbind_revokes_every_buffer_and_rebind_works, 120)
+{
+	const uint64_t size = SZ_1M;
+	struct drm_p2pacc_query q = { 0 };
+	int dmabuf, attached = 0;
+	char node[64], bdf[32];
+	uint8_t *p, *m;
+	uint32_t h;
+
+	ASSERT_EQ(0, accel_alloc(self->fd, size, 0, &h));
+	p = map_gem(self->fd, h, size);
+	ASSERT_NE(NULL, p);
+	fill(p, size, 8);
+	ASSERT_EQ(0, prime_export(self->fd, h, &dmabuf));
+	m = map_dmabuf(dmabuf, size, 0);
+	ASSERT_NE(NULL, m);
+	if (self->imp >= 0 && p2p_allowed()) {
+		ASSERT_EQ(0, importer_attach(self->imp, dmabuf, 0, NULL));
+		attached = 1;
+	}
+
+	ASSERT_EQ(0, write_file(DRIVER_DIR "/unbind", self->bdf));
+
+	if (attached)
+		EXPECT_EQ(1, importer_status(self->imp).revoke_calls);
+	EXPECT_EQ(1, faults(p, 0));
+	EXPECT_EQ(1, faults(m, 1));
+	EXPECT_EQ(-ENODEV, xioctl(self->fd, DRM_IOCTL_P2PACC_QUERY, &q));
+	EXPECT_EQ(-ENODEV, accel_alloc(self->fd, PAGE, 0, NULL));
+	EXPECT_EQ(NULL, map_dmabuf(dmabuf, size, 0));
+	if (self->imp >= 0)
+		EXPECT_EQ(-ENODEV, importer_attach(self->imp, dmabuf, 0, NULL));
+	munmap(p, size);
+	munmap(m, size);
+	close(dmabuf);
+	if (attached)
+		EXPECT_EQ(0, xioctl(self->imp, P2PI_IOC_DETACH, NULL));
+	close(self->fd);
+	self->fd = -1;
+
+	ASSERT_EQ(0, write_file(DRIVER_DIR "/bind", self->bdf));
+	ASSERT_EQ(0, find_accel(node, sizeof(node), bdf, sizeof(bdf)));
+	EXPECT_STREQ(self->bdf, bdf);
+	self->fd = open(node, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->fd) TH_LOG("open %s after rebind: %s", node,
+				      strerror(errno));
+	ASSERT_EQ(0, xioctl(self->fd, DRM_IOCTL_P2PACC_QUERY, &q));
+	EXPECT_EQ(q.mem_size, q.mem_free);
+}
+
+TEST_F(accel, module_unload_is_refused_while_a_dmabuf_exists)
+{
+	int dmabuf;
+	uint32_t h;
+
+	ASSERT_EQ(0, accel_alloc(self->fd, PAGE, 0, &h));
+	ASSERT_EQ(0, prime_export(self->fd, h, &dmabuf));
+	close(self->fd);
+	self->fd = -1;
+	/* Only the (dead) dma-buf is left holding the module. */
+	EXPECT_EQ(-1, syscall(SYS_delete_module, DRIVER, O_NONBLOCK));
+	EXPECT_EQ(EWOULDBLOCK, errno);
+	close(dmabuf);
+}
+
+TEST_HARNESS_MAIN
