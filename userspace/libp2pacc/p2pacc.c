@@ -229,7 +229,7 @@ int p2pacc_reset_sysfs(const char *pci_bdf)
 			return ret;
 		pci_bdf = bdf;
 	}
-	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/%s/reset",
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/%s/accel_reset",
 		 P2PACC_DRIVER, pci_bdf);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)

@@ -348,7 +348,7 @@ static int cmd_reset(int argc, char **argv)
 			     "its memory reclaimed. Needs root. By default this opens\n"
 			     "the device and uses the reset ioctl, which fails while\n"
 			     "another process owns it; --sysfs writes the device's\n"
-			     "sysfs 'reset' attribute instead, which works anyway.");
+			     "sysfs 'accel_reset' attribute instead, which works anyway.");
 			return 0;
 		default:
 			return 2;
