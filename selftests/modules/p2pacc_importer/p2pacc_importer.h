@@ -57,6 +57,7 @@ struct p2pi_rw {
  * @len: bytes, @edu_offset + @len at most P2PI_EDU_BUF_SIZE
  * @edu_offset: in the edu's internal buffer
  * @dir: P2PI_DMA_*
+ * @pad: zero
  */
 struct p2pi_dma {
 	__u64 offset;
