@@ -748,7 +748,9 @@ TEST_F(accel, p2p_attach_is_allowed_behind_the_switch_and_exdev_on_rootbus)
 
 TEST_F(accel, edu_dma_moves_bytes_through_the_sg_table_bus_addresses)
 {
-	const uint64_t size = 256 * 1024, dst = 64 * 1024 - 2048;
+	/* The edu's 4 KiB buffer takes at most P2PI_EDU_DMA_MAX bytes. */
+	const uint64_t size = 256 * 1024, dst = 64 * 1024 - 2000;
+	const uint32_t len = 4000;
 	uint8_t *p, *buf;
 	int dmabuf;
 	uint32_t h;
@@ -766,20 +768,22 @@ TEST_F(accel, edu_dma_moves_bytes_through_the_sg_table_bus_addresses)
 	ASSERT_EQ(0, importer_attach(self->imp, dmabuf, 0, NULL));
 
 	/* device memory -> edu buffer -> device memory, across an sg entry */
-	ASSERT_EQ(0, importer_dma(self->imp, 0, PAGE, P2PI_DMA_TO_EDU));
-	ASSERT_EQ(0, importer_dma(self->imp, dst, PAGE, P2PI_DMA_FROM_EDU));
-	EXPECT_EQ(-1, check_fill(p + dst, PAGE, 4));
+	ASSERT_EQ(0, importer_dma(self->imp, 0, len, P2PI_DMA_TO_EDU));
+	ASSERT_EQ(0, importer_dma(self->imp, dst, len, P2PI_DMA_FROM_EDU));
+	EXPECT_EQ(-1, check_fill(p + dst, len, 4));
 	EXPECT_EQ(-1, check_byte(p + PAGE, dst - PAGE, 0));
-	EXPECT_EQ(-1, check_byte(p + dst + PAGE, size - dst - PAGE, 0));
+	EXPECT_EQ(-1, check_byte(p + dst + len, size - dst - len, 0));
 
 	/* cross-checked through the importer's vmap */
-	buf = calloc(1, PAGE);
+	buf = calloc(1, len);
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, importer_rw(self->imp, dmabuf, dst, buf, PAGE, 0));
-	EXPECT_EQ(-1, check_fill(buf, PAGE, 4));
+	ASSERT_EQ(0, importer_rw(self->imp, dmabuf, dst, buf, len, 0));
+	EXPECT_EQ(-1, check_fill(buf, len, 4));
 	free(buf);
 
+	/* Past the end of the dma-buf, or of the edu's buffer. */
 	EXPECT_EQ(-EINVAL, importer_dma(self->imp, size - 100, 200, P2PI_DMA_TO_EDU));
+	EXPECT_EQ(-EINVAL, importer_dma(self->imp, 0, PAGE, P2PI_DMA_TO_EDU));
 	munmap(p, size);
 	close(dmabuf);
 }
@@ -830,7 +834,7 @@ TEST_F(accel, owner_close_notifies_the_importer_before_freeing_memory)
 	ASSERT_NE(NULL, q);
 	fill(q, size, 6);
 	ASSERT_EQ(0, importer_attach(self->imp, dmabuf, 0, NULL));
-	ASSERT_EQ(0, importer_dma(self->imp, 0, PAGE, P2PI_DMA_TO_EDU));
+	ASSERT_EQ(0, importer_dma(self->imp, 0, 256, P2PI_DMA_TO_EDU));
 	ASSERT_EQ(0, xioctl(self->imp, P2PI_IOC_BLOCK_REVOKE, NULL));
 
 	/* Close the owner in a thread: the close blocks in the revoke. */
@@ -849,7 +853,7 @@ TEST_F(accel, owner_close_notifies_the_importer_before_freeing_memory)
 	EXPECT_EQ(0, read_sysfs_u64(self->bdf, "devmem_used"));
 	EXPECT_EQ(1, faults(q, 0));
 	/* The importer fenced its DMA: it refuses to start more. */
-	EXPECT_EQ(-ENODEV, importer_dma(self->imp, 0, PAGE, P2PI_DMA_FROM_EDU));
+	EXPECT_EQ(-ENODEV, importer_dma(self->imp, 0, 256, P2PI_DMA_FROM_EDU));
 	EXPECT_EQ(0, xioctl(self->imp, P2PI_IOC_DETACH, NULL));
 	munmap(q, size);
 	close(dmabuf);
@@ -932,7 +936,7 @@ static void check_reset_revokes(struct __test_metadata *_metadata,
 	if (attached) {
 		st = importer_status(self->imp);
 		EXPECT_EQ(1, st.revoke_calls);
-		EXPECT_EQ(-ENODEV, importer_dma(self->imp, 0, PAGE,
+		EXPECT_EQ(-ENODEV, importer_dma(self->imp, 0, 256,
 						P2PI_DMA_TO_EDU));
 	} else {
 		TH_LOG("no importer attached on topology '%s'", topology());

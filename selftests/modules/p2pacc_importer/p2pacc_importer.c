@@ -311,8 +311,8 @@ static int p2pi_dma(struct p2pi_ctx *ctx, struct p2pi_dma *args)
 	int ret = 0;
 
 	if (args->pad || args->dir > P2PI_DMA_FROM_EDU || !args->len ||
-	    args->edu_offset > P2PI_EDU_BUF_SIZE ||
-	    args->len > P2PI_EDU_BUF_SIZE - args->edu_offset)
+	    args->edu_offset > P2PI_EDU_DMA_MAX ||
+	    args->len > P2PI_EDU_DMA_MAX - args->edu_offset)
 		return -EINVAL;
 
 	mutex_lock(&ctx->lock);

@@ -50,11 +50,17 @@ struct p2pi_rw {
 #define P2PI_DMA_TO_EDU		0	/* dma-buf -> edu buffer */
 #define P2PI_DMA_FROM_EDU	1	/* edu buffer -> dma-buf */
 #define P2PI_EDU_BUF_SIZE	4096
+/*
+ * QEMU's edu rejects (hw_error: QEMU exits) a transfer that ends exactly at
+ * the end of its buffer (off-by-one in its range check), so the last byte
+ * is never used: @edu_offset + @len <= P2PI_EDU_DMA_MAX.
+ */
+#define P2PI_EDU_DMA_MAX	(P2PI_EDU_BUF_SIZE - 1)
 
 /**
  * struct p2pi_dma - make the edu device DMA using the sg_table's addresses
  * @offset: in the dma-buf
- * @len: bytes, @edu_offset + @len at most P2PI_EDU_BUF_SIZE
+ * @len: bytes, @edu_offset + @len at most P2PI_EDU_DMA_MAX
  * @edu_offset: in the edu's internal buffer
  * @dir: P2PI_DMA_*
  * @pad: zero
