@@ -1,0 +1,23 @@
+# shellcheck shell=bash
+# Sourced in the guest: bring up the NIC and put Soft-RoCE on it.
+# Sets NETDEV and RXE (the rxe device name) for the caller.
+
+NETDEV=
+for d in /sys/class/net/*; do
+	[ "$(basename "$d")" = lo ] && continue
+	# the virtio-net function, found by PCI ID not by name
+	[ "$(cat "$d/device/vendor" 2>/dev/null)" = 0x1af4 ] ||
+		[ "$(cat "$d/device/../vendor" 2>/dev/null)" = 0x1af4 ] || continue
+	NETDEV=$(basename "$d")
+	break
+done
+[ -n "$NETDEV" ] || { echo "netup: no virtio-net interface" >&2; return 1; }
+
+ip link set lo up
+ip link set "$NETDEV" up
+ip addr replace 10.0.2.15/24 dev "$NETDEV"
+RXE=rxe0
+[ -e /sys/class/infiniband/$RXE ] ||
+	rdma link add $RXE type rxe netdev "$NETDEV" ||
+	{ echo "netup: rdma link add failed" >&2; return 1; }
+export NETDEV RXE

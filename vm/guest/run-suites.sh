@@ -1,0 +1,33 @@
+#!/bin/bash
+# Runs in the guest (chrooted into the host's /): every suite in $SUITES,
+# each with a timeout, its TAP in $OUT/<suite>.tap and exit code in
+# $OUT/<suite>.rc. The host reads those files and the console log.
+set -u
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/tmp LC_ALL=C.UTF-8
+export KOBJ=$BUILD/kernel-$FLAVOUR MODULES=$BUILD/modules-$FLAVOUR
+export SELFTESTS=$BUILD/selftests USERSPACE=$BUILD/userspace RDMA_CORE=$BUILD/rdma-core
+cd /tmp || exit 1
+
+log() { echo "[p2pmem] $*"; }
+
+log "guest up: $(uname -r), topology $TOPOLOGY"
+# shellcheck source=vm/guest/netup.sh
+if ! . "$REPO/vm/guest/netup.sh"; then
+	log "network setup failed"
+fi
+
+for suite in $SUITES; do
+	script=$REPO/selftests/suites/$suite.sh
+	[ -f "$script" ] || script=$REPO/vm/harness-inject/$suite.sh
+	log "suite $suite: start"
+	start=$SECONDS
+	timeout -k 10 "${SUITE_TIMEOUT:-600}" bash "$script" 2>&1 | tee "$OUT/$suite.tap"
+	rc=${PIPESTATUS[0]}
+	echo "$rc" >"$OUT/$suite.rc"
+	log "suite $suite: exit $rc after $((SECONDS - start))s"
+done
+# Give pending kernel work (deferred frees, hung-task checks) a moment to
+# report before the VM goes down.
+sleep 2
+log "job done"

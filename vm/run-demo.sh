@@ -1,0 +1,19 @@
+#!/bin/bash
+# make run: boot the switch-topology VM and run the demo (vm/guest/demo.sh).
+. "$(dirname "$0")/lib.sh"
+
+dir=$BUILD/vm/run
+rm -rf "$dir"
+mkdir -p "$dir"
+cat >"$dir/job.sh" <<JOB
+#!/bin/bash
+export REPO='$REPO' BUILD='$BUILD' FLAVOUR='${FLAVOUR:-test}' TOPOLOGY='${TOPO:-switch}'
+exec bash "\$REPO/vm/guest/demo.sh"
+JOB
+say "booting the ${TOPO:-switch} VM (full console log: $dir/console.log)"
+rc=0
+VM_QUIET=1 "$REPO/vm/boot.sh" "${TOPO:-switch}" "$dir" || rc=$?
+echo "$rc" >"$dir/qemu.rc"
+/usr/bin/python3 "$REPO/vm/results.py" --log-only "$dir" || die "the demo failed (see above)"
+grep -q '^\[p2pmem\] job done' "$dir/console.log" || die "the demo did not finish"
+say "demo finished cleanly"
