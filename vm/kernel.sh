@@ -17,6 +17,8 @@ SRC=$BUILD/linux
 KOBJ=$BUILD/kernel-$flavour
 TARBALL=${LINUX_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
 mkdir -p "$BUILD"
+# The source tree is shared by both flavours: one kernel step at a time.
+take_lock kernel
 
 git_src() { git -C "$SRC" -c user.name=p2pmem-build -c user.email=build@p2pmem.invalid "$@"; }
 

@@ -18,11 +18,13 @@ stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 # so a person watching knows it is alive, and the log's tail if it fails.
 run_logged() {
 	local log=$1; shift
-	local start=$SECONDS rc=0
+	local start=$SECONDS rc=0 next=20
 	"$@" >"$log" 2>&1 &
 	local pid=$!
 	while kill -0 "$pid" 2>/dev/null; do
-		sleep 20
+		sleep 1
+		[ $((SECONDS - start)) -ge "$next" ] || continue
+		next=$((next + 20))
 		kill -0 "$pid" 2>/dev/null &&
 			printf '   ... %ds: %s\n' $((SECONDS - start)) "$(tail -n1 "$log" | cut -c1-100)"
 	done
@@ -32,4 +34,17 @@ run_logged() {
 		die "failed after $((SECONDS - start))s (rc $rc), full log: $log"
 	fi
 	say "done in $((SECONDS - start))s"
+}
+
+# Serializes steps that share a build directory: two `make` runs in one
+# kernel objdir corrupt each other, and parallel sessions or CI jobs on one
+# machine do run them.
+take_lock() {
+	local lock=$BUILD/.lock-$1
+	mkdir -p "$BUILD"
+	exec 9>"$lock"
+	if ! flock -n 9; then
+		say "waiting for another build holding $lock"
+		flock 9
+	fi
 }

@@ -11,6 +11,7 @@
 FLAVOUR=${FLAVOUR:-test}
 KOBJ=$BUILD/kernel-$FLAVOUR
 OUT=$BUILD/modules-$FLAVOUR
+take_lock kernel
 [ -f "$KOBJ/Module.symvers" ] || die "no kernel in $KOBJ: run 'make kernel'"
 
 for dir in "$@"; do

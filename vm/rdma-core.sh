@@ -34,6 +34,7 @@ add_trixie_sources() {
 	apt-get update -qq
 }
 
+take_lock rdma-core
 mkdir -p "$DL"
 if ! echo "$SHA256  $DL/$TARBALL" | sha256sum -c --status 2>/dev/null; then
 	[ -f "$APT_SOURCE" ] || add_trixie_sources
