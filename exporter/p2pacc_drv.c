@@ -160,7 +160,7 @@ static struct pci_driver p2pacc_pci_driver = {
 	.id_table	= p2pacc_pci_ids,
 	.probe		= p2pacc_probe,
 	.remove		= p2pacc_remove,
-	.driver.dev_groups = p2pacc_sysfs_groups,
+	.dev_groups	= p2pacc_sysfs_groups,
 };
 module_pci_driver(p2pacc_pci_driver);
 
