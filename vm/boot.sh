@@ -8,7 +8,7 @@
 # (kernel log and job output) goes to <out-dir>/console.log.
 #
 # Environment: FLAVOUR (test|perf), DEVMEM_SIZE (ivshmem BAR2, default 256M),
-# VM_TIMEOUT (seconds, default 1800), VM_MEM (default 2G), VM_QUIET=1 to keep
+# VM_TIMEOUT (seconds, default 1800), VM_MEM (default 4G), VM_QUIET=1 to keep
 # the console off the terminal.
 . "$(dirname "$0")/lib.sh"
 
@@ -18,6 +18,8 @@ FLAVOUR=${FLAVOUR:-test}
 KOBJ=$BUILD/kernel-$FLAVOUR
 DEVMEM_SIZE=${DEVMEM_SIZE:-256M}
 VM_TIMEOUT=${VM_TIMEOUT:-1800}
+# 2 MiB pages for udmabuf's kselftest, which maps 1024 of them.
+HUGEPAGES=${HUGEPAGES:-1024}
 
 [ -f "$KOBJ/arch/x86/boot/bzImage" ] || die "no kernel: run 'make kernel FLAVOUR=$FLAVOUR'"
 [ -f "$BUILD/vm/initramfs.cpio.gz" ] || die "no initramfs: run 'make image'"
@@ -48,11 +50,11 @@ esac
 # restrict=on: the guest's network never leaves QEMU; rxe loops back to
 # the guest's own address.
 cmd=(
-	qemu-system-x86_64 -M q35 -cpu max -smp 2 -m "${VM_MEM:-2G}"
+	qemu-system-x86_64 -M q35 -cpu max -smp 2 -m "${VM_MEM:-4G}"
 	-nographic -no-reboot -monitor none -serial stdio
 	-kernel "$KOBJ/arch/x86/boot/bzImage"
 	-initrd "$BUILD/vm/initramfs.cpio.gz"
-	-append "console=ttyS0 panic=-1 no_hash_pointers p2pmem.out=$out"
+	-append "console=ttyS0 panic=-1 no_hash_pointers hugepages=$HUGEPAGES p2pmem.out=$out"
 	"${topology[@]}"
 	-object "memory-backend-ram,id=devmem,size=$DEVMEM_SIZE"
 	-device "ivshmem-plain,memdev=devmem$at_accel"
