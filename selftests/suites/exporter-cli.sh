@@ -33,7 +33,10 @@ helps() {
 }
 tap_result cli_help_on_every_verb helps
 
-tap_result cli_alloc_writes_and_reads_back_device_memory "$CLI" alloc 4M --fill 0x5a
+alloc() {
+	"$CLI" alloc 4M --fill 0x5a | tee /dev/stderr | grep -q 'filled with 0x5a and checked'
+}
+tap_result cli_alloc_writes_and_reads_back_device_memory alloc
 
 # The command runs while the device is owned and the dma-buf exported.
 export_run() {

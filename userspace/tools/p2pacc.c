@@ -146,8 +146,11 @@ static int parse_buf_opts(int argc, char **argv, struct buf_opts *o,
 	o->align = 0;
 	o->fill = 0xa5;
 	o->hold = 0;
-	/* "+": stop at the first non-option, the size or "--". */
-	while ((c = getopt_long(argc, argv, "+a:f:h", opts, NULL)) != -1) {
+	/*
+	 * Options may come before or after SIZE; "--" ends them, and GNU
+	 * getopt then leaves SIZE first among the remaining arguments.
+	 */
+	while ((c = getopt_long(argc, argv, "a:f:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			if (parse_size(optarg, &o->align))
