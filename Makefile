@@ -17,7 +17,7 @@ export REPO BUILD FLAVOUR
 MODULE_DIRS := $(patsubst %/Kbuild,%,$(wildcard exporter/Kbuild selftests/modules/*/Kbuild))
 
 .PHONY: help deps kernel kernel-test kernel-perf modules userspace rdma-core \
-	selftests image run check check-harness checkpatch clean distclean
+	selftests image run check check-harness checkpatch check-series clean distclean
 
 help:
 	@echo "p2pmem - accelerator device memory to RDMA over dma-buf"
@@ -34,6 +34,7 @@ help:
 	@echo "  make selftests      build the test programs"
 	@echo "  make image          build the guest initramfs"
 	@echo "  make checkpatch     checkpatch --strict over our kernel code and series"
+	@echo "  make check-series   every patch of both series applies, builds alone, is clean"
 	@echo
 	@echo "  variables: BUILD=$(BUILD) FLAVOUR=$(FLAVOUR) TOPO=$(TOPO) (switch|rootbus)"
 
@@ -73,6 +74,9 @@ check-harness: modules selftests image
 
 checkpatch: kernel
 	@vm/checkpatch.sh
+
+check-series: kernel
+	@vm/check-series.sh
 
 clean:
 	rm -rf $(BUILD)/modules-* $(BUILD)/selftests $(BUILD)/userspace $(BUILD)/vm

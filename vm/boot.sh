@@ -48,7 +48,9 @@ rootbus)
 esac
 
 # restrict=on: the guest's network never leaves QEMU; rxe loops back to
-# the guest's own address.
+# the guest's own address. disable-legacy=on: on the root bus QEMU would
+# make virtio-net the transitional 1af4:1000, behind a port the modern
+# 1af4:1041; the NIC must be the same function in both topologies.
 cmd=(
 	qemu-system-x86_64 -M q35 -cpu max -smp 2 -m "${VM_MEM:-4G}"
 	-nographic -no-reboot -monitor none -serial stdio
@@ -60,7 +62,7 @@ cmd=(
 	-device "ivshmem-plain,memdev=devmem$at_accel"
 	-device "edu,dma_mask=0xffffffffffffffff$at_edu"
 	-netdev user,id=n0,restrict=on
-	-device "virtio-net-pci,netdev=n0$at_nic"
+	-device "virtio-net-pci,netdev=n0,disable-legacy=on$at_nic"
 	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
 	-virtfs "local,path=$out,mount_tag=out,security_model=none,multidevs=remap"
 )

@@ -1,18 +1,18 @@
 #!/bin/bash
-# Check that every patch of this series builds on its own and is
-# checkpatch --strict clean.
+# Check that every patch of both series - dmabuf-core-patches/, then
+# importer-rdma/ on top - builds on its own and is checkpatch --strict clean.
 #
-#   dmabuf-core-patches/check-series.sh [kernel-obj-dir]
+#   vm/check-series.sh [kernel-obj-dir]        (make check-series)
 #
 # Applies the patches one at a time with 'git am' onto the pristine tree
 # (tag 'base' of $BUILD/linux) in a worktree of its own
 # ($BUILD/linux-series), and after each one builds bzImage and modules out of
 # tree (default $BUILD/kernel-series, configured like the test kernel) and
 # runs scripts/checkpatch.pl --strict --no-signoff on it. The first build is
-# a cold one; later patches rebuild only what they touch.
+# a cold one (about as long as the test kernel's); later patches rebuild
+# only what they touch.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-REPO=$(dirname "$here")
+REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$REPO/build}
 SRC=$BUILD/linux
 TREE=${TREE:-$BUILD/linux-series}
@@ -25,10 +25,11 @@ die() { echo "check-series: $*" >&2; exit 1; }
 [ -d "$SRC/.git" ] || die "no kernel tree in $SRC: run 'make kernel'"
 [ -f "$CONFIG" ] || die "no kernel config $CONFIG: run 'make kernel'"
 patches=()
-for p in "$here"/[0-9][0-9][0-9][0-9]-*.patch; do
+for p in "$REPO"/dmabuf-core-patches/[0-9][0-9][0-9][0-9]-*.patch \
+	"$REPO"/importer-rdma/[0-9][0-9][0-9][0-9]-*.patch; do
 	case "$p" in */0000-*) ;; *) [ -f "$p" ] && patches+=("$p") ;; esac
 done
-[ ${#patches[@]} -gt 0 ] || die "no patches in $here"
+[ ${#patches[@]} -gt 0 ] || die "no patches"
 
 if [ ! -d "$TREE" ]; then
 	git -C "$SRC" worktree add -q --detach "$TREE" base
