@@ -43,9 +43,12 @@ static phys_addr_t p2pacc_bo_phys(struct p2pacc_bo *bo)
 /* ---- dma-buf callbacks ------------------------------------------------ */
 
 /*
- * Only importers that can reach device memory peer-to-peer may attach: the
- * importer must say it takes peer-to-peer memory (attach->peer2peer) and
- * the PCI topology between it and the accelerator must allow it.
+ * Only importers that can be revoked and can reach device memory
+ * peer-to-peer may attach: the memory goes away with its owner, so the
+ * importer must give a revoke callback (or be dynamic), it must say it
+ * takes peer-to-peer memory (attach->peer2peer), and the PCI topology
+ * between it and the accelerator must allow it. The core refuses attaching
+ * to a revoked buffer before this is called.
  */
 static int p2pacc_dmabuf_attach(struct dma_buf *dmabuf,
 				struct dma_buf_attachment *attach)
@@ -55,10 +58,10 @@ static int p2pacc_dmabuf_attach(struct dma_buf *dmabuf,
 	struct device *dev = adev->drm.dev;
 	int distance;
 
-	if (READ_ONCE(bo->revoked)) {
-		dev_dbg(dev, "refusing attach by %s: buffer revoked\n",
+	if (!dma_buf_attachment_is_revocable(attach)) {
+		dev_dbg(dev, "refusing attach by %s: importer cannot be revoked\n",
 			dev_name(attach->dev));
-		return -ENODEV;
+		return -EOPNOTSUPP;
 	}
 	if (!attach->peer2peer) {
 		dev_dbg(dev, "refusing attach by %s: importer cannot take peer-to-peer memory\n",
@@ -307,6 +310,9 @@ static struct dma_buf *p2pacc_gem_export(struct drm_gem_object *obj,
 
 	dma_resv_lock(obj->resv, NULL);
 	bo->dmabuf = dmabuf;
+	/* A revoke since the check above did not see this dma-buf. */
+	if (bo->revoked)
+		dma_buf_revoke(dmabuf);
 	dma_resv_unlock(obj->resv);
 	return dmabuf;
 }

@@ -7,25 +7,25 @@
  * device is reset and when it is unbound, each live buffer is revoked:
  *
  *   1. under the buffer's reservation (the dma-buf's resv): mark it
- *      revoked, so attach, map, vmap, mmap and faults fail from now on;
- *      tell every dynamic importer (dma_buf_move_notify(), which runs the
- *      importers' callbacks synchronously); zap every CPU mapping made
- *      through the device node or the dma-buf FD;
+ *      revoked, so mmap and faults fail from now on; dma_buf_revoke()
+ *      runs every importer's revoke callback, waits for their fences and
+ *      makes the core refuse attach, map and vmap; zap every CPU mapping
+ *      made through the device node or the dma-buf FD;
  *   2. then, with no importer or mapping left to reach it, give the
  *      device memory back.
  *
+ * Only revocable importers can attach (p2pacc_dmabuf_attach()), so the
+ * revoke reaches every importer.
+ *
  * A dma-buf FD that outlives the revoke stays a valid FD; every use of it
  * fails with ENODEV until it is closed.
- *
- * Importers that attached statically are not told in stock 6.12: there is
- * no revoke callback for them yet. They cannot attach to this exporter
- * anyway, because the 6.12 core never sets peer2peer for them.
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-resv.h>
 #include <linux/slab.h>
 #include <drm/drm_drv.h>
 #include <drm/drm_file.h>
+#include <drm/drm_print.h>
 #include <drm/drm_vma_manager.h>
 #include <drm/p2p_accel.h>
 
@@ -37,8 +37,7 @@
  * p2pacc_bo_revoke() - cut every access to a buffer, then free its memory
  * @bo: buffer; the caller holds a reference
  *
- * The one place that tells importers. When the dma-buf core gains a
- * revoke API, it replaces dma_buf_move_notify() here.
+ * The one place that tells importers.
  *
  * Context: process context; takes the buffer's dma_resv lock, so the
  * caller must not hold it nor any lock ordered after it.
@@ -47,6 +46,7 @@ void p2pacc_bo_revoke(struct p2pacc_bo *bo)
 {
 	struct p2pacc_device *adev = p2pacc_bo_device(bo);
 	struct drm_gem_object *obj = &bo->base;
+	int ret = 0;
 
 	mutex_lock(&adev->bo_lock);
 	list_del_init(&bo->link);
@@ -59,9 +59,17 @@ void p2pacc_bo_revoke(struct p2pacc_bo *bo)
 	}
 	WRITE_ONCE(bo->revoked, true);
 	if (bo->dmabuf)
-		dma_buf_move_notify(bo->dmabuf);
+		ret = dma_buf_revoke(bo->dmabuf);
 	drm_vma_node_unmap(&obj->vma_node, obj->dev->anon_inode->i_mapping);
 	dma_resv_unlock(obj->resv);
+
+	/*
+	 * attach refuses importers that cannot be revoked; should one get in
+	 * anyway, it may still reach the range, which then stays allocated
+	 * until the buffer is freed.
+	 */
+	if (drm_WARN_ON_ONCE(&adev->drm, ret))
+		return;
 
 	/* Nothing can reach the range any more: reclaim it. */
 	p2pacc_devmem_free(&adev->devmem, &bo->node);

@@ -255,10 +255,10 @@ static int faults(volatile uint8_t *p, int write)
 	return bus;
 }
 
-static int importer_attach(int imp, int dmabuf, uint32_t flags,
+static int importer_attach(int imp, int dmabuf, uint32_t mode,
 			   struct p2pi_attach *out)
 {
-	struct p2pi_attach a = { .fd = dmabuf, .flags = flags };
+	struct p2pi_attach a = { .fd = dmabuf, .mode = mode };
 	int ret = xioctl(imp, P2PI_IOC_ATTACH, &a);
 
 	if (out)
@@ -723,7 +723,21 @@ TEST_F(accel, importer_without_peer2peer_is_refused_with_eopnotsupp)
 	ASSERT_EQ(0, accel_alloc(self->fd, PAGE, 0, &h));
 	ASSERT_EQ(0, prime_export(self->fd, h, &dmabuf));
 	EXPECT_EQ(-EOPNOTSUPP, importer_attach(self->imp, dmabuf,
-					       P2PI_ATTACH_STATIC, NULL));
+					       P2PI_ATTACH_PLAIN, NULL));
+	close(dmabuf);
+}
+
+/* Device memory vanishes with its owner: only revocable importers attach. */
+TEST_F(accel, importer_that_cannot_be_revoked_is_refused_with_eopnotsupp)
+{
+	int dmabuf;
+	uint32_t h;
+
+	NEED_IMPORTER();
+	ASSERT_EQ(0, accel_alloc(self->fd, PAGE, 0, &h));
+	ASSERT_EQ(0, prime_export(self->fd, h, &dmabuf));
+	EXPECT_EQ(-EOPNOTSUPP, importer_attach(self->imp, dmabuf,
+					       P2PI_ATTACH_UNREVOCABLE, NULL));
 	close(dmabuf);
 }
 
@@ -878,14 +892,15 @@ TEST_F(accel, dead_dmabuf_stays_a_valid_fd_whose_every_use_fails)
 	EXPECT_EQ(ENODEV, errno);
 	EXPECT_EQ(-ENODEV, xioctl(dmabuf, DMA_BUF_IOCTL_SYNC, &s));
 	if (self->imp >= 0) {
+		uint8_t byte;
+
 		EXPECT_EQ(-ENODEV, importer_attach(self->imp, dmabuf, 0, NULL));
 		EXPECT_EQ(-ENODEV, importer_attach(self->imp, dmabuf,
-						   P2PI_ATTACH_STATIC, NULL));
-		/*
-		 * vmap fails with ENODEV too, but stock 6.12's
-		 * dma_buf_vmap() WARNs on any exporter failure, so it is
-		 * not called here (the core patch series addresses it).
-		 */
+						   P2PI_ATTACH_DYNAMIC, NULL));
+		EXPECT_EQ(-ENODEV, importer_attach(self->imp, dmabuf,
+						   P2PI_ATTACH_PLAIN, NULL));
+		/* The core refuses to vmap a revoked dma-buf. */
+		EXPECT_EQ(-ENODEV, importer_rw(self->imp, dmabuf, 0, &byte, 1, 0));
 	}
 	close(dmabuf);
 }
@@ -971,6 +986,34 @@ TEST_F(accel, reset_ioctl_revokes_every_buffer)
 TEST_F(accel, reset_through_sysfs_revokes_every_buffer)
 {
 	check_reset_revokes(_metadata, self, 1);
+}
+
+/* A dynamic importer is revocable too: dma_buf_revoke() calls move_notify. */
+TEST_F(accel, reset_revokes_a_dynamic_importer_through_move_notify)
+{
+	struct drm_p2pacc_reset r = { 0 };
+	struct p2pi_status st;
+	int dmabuf;
+	uint32_t h;
+
+	NEED_IMPORTER();
+	NEED_TOPOLOGY();
+	if (p2p_refused())
+		SKIP(return, "rootbus: no importer can attach (the edu is refused); refusal is checked by p2p_attach_is_allowed_behind_the_switch_and_exdev_on_rootbus");
+
+	ASSERT_EQ(0, accel_alloc(self->fd, SZ_1M, 0, &h));
+	ASSERT_EQ(0, prime_export(self->fd, h, &dmabuf));
+	ASSERT_EQ(0, importer_attach(self->imp, dmabuf, P2PI_ATTACH_DYNAMIC, NULL));
+	ASSERT_EQ(0, importer_dma(self->imp, 0, 256, P2PI_DMA_TO_EDU));
+	ASSERT_EQ(0, xioctl(self->fd, DRM_IOCTL_P2PACC_RESET, &r));
+
+	st = importer_status(self->imp);
+	EXPECT_EQ(1, st.revoke_calls);
+	EXPECT_EQ(1, st.revoked);
+	EXPECT_EQ(-ENODEV, importer_dma(self->imp, 0, 256, P2PI_DMA_TO_EDU));
+	EXPECT_EQ(0, read_sysfs_u64(self->bdf, "devmem_used"));
+	EXPECT_EQ(0, xioctl(self->imp, P2PI_IOC_DETACH, NULL));
+	close(dmabuf);
 }
 
 TEST_F_TIMEOUT(accel, unbind_revokes_every_buffer_and_rebind_works, 120)

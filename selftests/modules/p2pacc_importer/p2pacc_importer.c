@@ -6,8 +6,11 @@
  * userspace on its behalf, so the exporter's peer-to-peer policy sees a
  * real PCI client. Through /dev/p2pacc_importer a test can:
  *
- *  - attach as a dynamic importer that takes peer2peer memory and has a
- *    revoke callback (move_notify), or as a plain static importer;
+ *  - attach as a static importer that takes peer2peer memory and has a
+ *    revoke callback (the default: what an RDMA NIC without on-demand
+ *    paging does), as a dynamic one whose move_notify is its revoke, as a
+ *    static peer2peer importer that cannot be revoked, or as a plain
+ *    static importer (dma_buf_attach());
  *  - read and write a dma-buf through dma_buf_vmap() (__iomem);
  *  - make the edu DMA engine copy between its internal 4 KiB buffer and
  *    the buffer, using the bus addresses of the exporter's sg_table;
@@ -78,7 +81,8 @@ struct p2pi_ctx {
 
 /* ---- the revoke callback ---------------------------------------------- */
 
-static void p2pi_move_notify(struct dma_buf_attachment *attach)
+/* revoke for static attachments, move_notify for dynamic ones */
+static void p2pi_revoke(struct dma_buf_attachment *attach)
 {
 	struct p2pi_ctx *ctx = attach->importer_priv;
 
@@ -95,15 +99,31 @@ static void p2pi_move_notify(struct dma_buf_attachment *attach)
 		atomic_set(&ctx->in_revoke, 0);
 	}
 
-	/* Waits for a DMA in flight; none starts after this. */
+	/*
+	 * Waits for a DMA in flight; none starts after this, and the bus
+	 * addresses are given back now, as the revoke contract allows.
+	 */
 	mutex_lock(&ctx->lock);
 	ctx->revoked = true;
+	if (ctx->sgt) {
+		dma_buf_unmap_attachment(attach, ctx->sgt, DMA_BIDIRECTIONAL);
+		ctx->sgt = NULL;
+	}
 	mutex_unlock(&ctx->lock);
 }
 
-static const struct dma_buf_attach_ops p2pi_importer_ops = {
+static const struct dma_buf_attach_ops p2pi_static_ops = {
 	.allow_peer2peer = true,
-	.move_notify = p2pi_move_notify,
+	.revoke = p2pi_revoke,
+};
+
+static const struct dma_buf_attach_ops p2pi_dynamic_ops = {
+	.allow_peer2peer = true,
+	.move_notify = p2pi_revoke,
+};
+
+static const struct dma_buf_attach_ops p2pi_unrevocable_ops = {
+	.allow_peer2peer = true,
 };
 
 /* ---- attach / detach -------------------------------------------------- */
@@ -133,15 +153,30 @@ static int p2pi_detach(struct p2pi_ctx *ctx)
 		return -ENOTCONN;
 
 	/*
-	 * For a dynamic attachment to a static exporter the core keeps the
-	 * mapping it made at attach time: this unmap is a no-op and detach
-	 * unmaps.
+	 * Unless the revoke callback did already. For a dynamic attachment
+	 * to a static exporter the core keeps the mapping it made at attach
+	 * time: this unmap is a no-op and detach unmaps.
 	 */
-	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
+	if (sgt)
+		dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
 	dma_buf_detach(dmabuf, attach);
 	dma_buf_put(dmabuf);
 	pci_dev_put(edu);
 	return 0;
+}
+
+static const struct dma_buf_attach_ops *p2pi_attach_ops(u32 mode)
+{
+	switch (mode) {
+	case P2PI_ATTACH_REVOCABLE:
+		return &p2pi_static_ops;
+	case P2PI_ATTACH_DYNAMIC:
+		return &p2pi_dynamic_ops;
+	case P2PI_ATTACH_UNREVOCABLE:
+		return &p2pi_unrevocable_ops;
+	default:
+		return NULL;
+	}
 }
 
 static int p2pi_attach(struct p2pi_ctx *ctx, struct p2pi_attach *args)
@@ -152,7 +187,7 @@ static int p2pi_attach(struct p2pi_ctx *ctx, struct p2pi_attach *args)
 	struct pci_dev *edu;
 	int ret;
 
-	if (args->flags & ~P2PI_ATTACH_STATIC || args->pad)
+	if (args->mode > P2PI_ATTACH_PLAIN || args->pad)
 		return -EINVAL;
 
 	mutex_lock(&p2pi_edu_lock);
@@ -174,11 +209,11 @@ static int p2pi_attach(struct p2pi_ctx *ctx, struct p2pi_attach *args)
 	}
 
 	/* Not under ctx->lock: the core takes the reservation lock. */
-	if (!(args->flags & P2PI_ATTACH_STATIC))
-		attach = dma_buf_dynamic_attach(dmabuf, &edu->dev,
-						&p2pi_importer_ops, ctx);
-	else
+	if (args->mode == P2PI_ATTACH_PLAIN)
 		attach = dma_buf_attach(dmabuf, &edu->dev);
+	else
+		attach = dma_buf_dynamic_attach(dmabuf, &edu->dev,
+						p2pi_attach_ops(args->mode), ctx);
 	if (IS_ERR(attach)) {
 		ret = PTR_ERR(attach);
 		goto err_put;

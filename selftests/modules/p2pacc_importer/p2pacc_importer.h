@@ -10,20 +10,27 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-/* Attach like a plain static importer: no peer2peer, no revoke callback. */
-#define P2PI_ATTACH_STATIC	_BITUL(0)
+/* How to attach (&struct p2pi_attach.mode); all but PLAIN ask for peer2peer. */
+/* static, with a revoke callback: what an RDMA NIC without ODP does */
+#define P2PI_ATTACH_REVOCABLE	0
+/* dynamic: move_notify, which is also called on revoke */
+#define P2PI_ATTACH_DYNAMIC	1
+/* static, no revoke callback: cannot be revoked */
+#define P2PI_ATTACH_UNREVOCABLE	2
+/* dma_buf_attach(): static, no peer2peer, no callback */
+#define P2PI_ATTACH_PLAIN	3
 
 /**
  * struct p2pi_attach - attach to a dma-buf on behalf of the edu device
  * @fd: dma-buf FD
- * @flags: P2PI_ATTACH_*
+ * @mode: P2PI_ATTACH_*
  * @size: out: size of the dma-buf
  * @nents: out: entries of the mapped sg_table
  * @pad: zero
  */
 struct p2pi_attach {
 	__s32 fd;
-	__u32 flags;
+	__u32 mode;
 	__u64 size;
 	__u32 nents;
 	__u32 pad;
@@ -75,7 +82,7 @@ struct p2pi_dma {
 
 /**
  * struct p2pi_status - what the importer saw
- * @revoke_calls: times the revoke callback (move_notify) ran
+ * @revoke_calls: times the revoke callback (or move_notify) ran
  * @in_revoke: 1 while a revoke callback is blocked (P2PI_BLOCK_REVOKE)
  * @attached: 1 while an attachment exists
  * @revoked: 1 once the current attachment was revoked
