@@ -43,7 +43,8 @@ else
 fi
 for n in "${inject[@]}"; do add_suite "$REPO/vm/harness-inject/$n.sh"; done
 
-run=$BUILD/vm/check
+# CHECK_DIR: a run directory of its own, for runs side by side.
+run=${CHECK_DIR:-$BUILD/vm/check}
 rm -rf "$run"
 dirs=()
 for topo in switch rootbus; do
