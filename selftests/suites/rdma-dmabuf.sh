@@ -1,0 +1,27 @@
+#!/bin/bash
+# topologies: switch rootbus
+#
+# Accelerator device memory as RDMA memory regions: dma-bufs from p2p_accel
+# registered on Soft-RoCE (rxe0 on the NIC) through the uverbs ABI, with no
+# rdma-core (selftests/rdma/: our own uverbs client and the kselftest
+# harness). RDMA WRITE/READ/SEND and atomics between device and host memory,
+# revoke on reset and owner close (idle and under traffic), keys of revoked
+# MRs, the errno contract of REG_DMABUF_MR. On rootbus the exporter refuses
+# the NIC's attachment: registration must fail with EXDEV, data tests skip.
+EXP=$MODULES/exporter/p2p_accel.ko
+
+if ! insmod "$EXP"; then
+	echo "TAP version 13"
+	echo "1..1"
+	echo "not ok 1 load_p2p_accel"
+	exit 1
+fi
+# The exporter explains refused attachments at debug level.
+DDC=/sys/kernel/debug/dynamic_debug/control
+[ -w "$DDC" ] && echo 'module p2p_accel +p' >"$DDC"
+
+rc=0
+RXE=${RXE:-rxe0} TOPOLOGY=$TOPOLOGY "$SELFTESTS/rdma/rdma_dmabuf_test" || rc=$?
+
+rmmod p2p_accel || rc=1
+exit $rc
