@@ -30,6 +30,7 @@
 #include <linux/dma-buf.h>
 #include <drm/drm.h>
 #include <drm/p2p_accel.h>
+#include "accel_test.h"
 #include "p2pacc_importer.h"
 
 #include "kselftest_harness.h"
@@ -41,64 +42,6 @@
 #define SZ_1M		(1ULL << 20)
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static int xioctl(int fd, unsigned long req, void *arg)
-{
-	int ret;
-
-	do {
-		ret = ioctl(fd, req, arg);
-	} while (ret == -1 && errno == EINTR);
-	return ret ? -errno : 0;
-}
-
-static int basename_of_link(const char *link, char *out, size_t len)
-{
-	char target[PATH_MAX];
-	const char *base;
-	ssize_t n;
-
-	n = readlink(link, target, sizeof(target) - 1);
-	if (n < 0)
-		return -errno;
-	target[n] = '\0';
-	base = strrchr(target, '/');
-	base = base ? base + 1 : target;
-	if (strlen(base) >= len)
-		return -ENAMETOOLONG;
-	strcpy(out, base);
-	return 0;
-}
-
-/* The accel node and PCI address of the device p2p_accel drives. */
-static int find_accel(char *node, size_t nlen, char *bdf, size_t blen)
-{
-	char link[PATH_MAX], drv[64];
-	struct dirent *de;
-	int ret = -ENODEV;
-	DIR *d;
-
-	d = opendir("/sys/class/accel");
-	if (!d)
-		return -ENODEV;
-	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, "accel", 5))
-			continue;
-		snprintf(link, sizeof(link), "/sys/class/accel/%s/device/driver",
-			 de->d_name);
-		if (basename_of_link(link, drv, sizeof(drv)) || strcmp(drv, DRIVER))
-			continue;
-		snprintf(link, sizeof(link), "/sys/class/accel/%s/device",
-			 de->d_name);
-		if (basename_of_link(link, bdf, blen))
-			continue;
-		snprintf(node, nlen, "/dev/accel/%.40s", de->d_name);
-		ret = 0;
-		break;
-	}
-	closedir(d);
-	return ret;
-}
 
 static int write_file(const char *path, const char *s)
 {
@@ -130,73 +73,11 @@ static long long read_sysfs_u64(const char *bdf, const char *attr)
 	return strtoll(buf, NULL, 0);
 }
 
-static int accel_alloc(int fd, uint64_t size, uint64_t align, uint32_t *handle)
-{
-	struct drm_p2pacc_alloc a = { .size = size, .alignment = align };
-	int ret = xioctl(fd, DRM_IOCTL_P2PACC_ALLOC, &a);
-
-	if (!ret && handle)
-		*handle = a.handle;
-	return ret;
-}
-
-static int accel_alloc_at(int fd, uint64_t size, uint64_t align,
-			  uint32_t *handle, uint64_t *dev_offset)
-{
-	struct drm_p2pacc_alloc a = { .size = size, .alignment = align };
-	int ret = xioctl(fd, DRM_IOCTL_P2PACC_ALLOC, &a);
-
-	if (!ret) {
-		*handle = a.handle;
-		*dev_offset = a.dev_offset;
-	}
-	return ret;
-}
-
 static int gem_close(int fd, uint32_t handle)
 {
 	struct drm_gem_close c = { .handle = handle };
 
 	return xioctl(fd, DRM_IOCTL_GEM_CLOSE, &c);
-}
-
-static int prime_export(int fd, uint32_t handle, int *dmabuf)
-{
-	struct drm_prime_handle p = {
-		.handle = handle,
-		.flags = DRM_CLOEXEC | DRM_RDWR,
-	};
-	int ret = xioctl(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p);
-
-	if (!ret)
-		*dmabuf = p.fd;
-	return ret;
-}
-
-static int mmap_offset(int fd, uint32_t handle, uint64_t *offset)
-{
-	struct drm_p2pacc_mmap_offset m = { .handle = handle };
-	int ret = xioctl(fd, DRM_IOCTL_P2PACC_MMAP_OFFSET, &m);
-
-	if (!ret)
-		*offset = m.offset;
-	return ret;
-}
-
-/* Map a buffer through the device node; NULL with errno on failure. */
-static uint8_t *map_gem(int fd, uint32_t handle, uint64_t size)
-{
-	uint64_t off;
-	void *p;
-	int ret;
-
-	ret = mmap_offset(fd, handle, &off);
-	if (ret) {
-		errno = -ret;
-		return NULL;
-	}
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
-	return p == MAP_FAILED ? NULL : p;
 }
 
 static uint8_t *map_dmabuf(int dmabuf, uint64_t size, off_t off)
@@ -205,29 +86,6 @@ static uint8_t *map_dmabuf(int dmabuf, uint64_t size, off_t off)
 		       off);
 
 	return p == MAP_FAILED ? NULL : p;
-}
-
-static void fill(uint8_t *p, size_t n, unsigned int seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 8));
-}
-
-/* Index of the first byte that differs from fill(seed), or -1. */
-static long check_fill(const volatile uint8_t *p, size_t n, unsigned int seed)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != (uint8_t)(seed * 131 + i * 7 + (i >> 8)))
-			return (long)i;
-	return -1;
-}
-
-static long check_byte(const volatile uint8_t *p, size_t n, uint8_t v)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != v)
-			return (long)i;
-	return -1;
 }
 
 static sigjmp_buf bus_jmp;
@@ -290,23 +148,6 @@ static struct p2pi_status importer_status(int imp)
 
 	xioctl(imp, P2PI_IOC_STATUS, &s);
 	return s;
-}
-
-static const char *topology(void)
-{
-	const char *t = getenv("TOPOLOGY");
-
-	return t ? t : "";
-}
-
-static int p2p_allowed(void)
-{
-	return !strcmp(topology(), "switch");
-}
-
-static int p2p_refused(void)
-{
-	return !strcmp(topology(), "rootbus");
 }
 
 static void *close_fd_thread(void *arg)

@@ -39,10 +39,10 @@
 #include <drm/drm.h>
 #include <drm/p2p_accel.h>
 
+#include "accel_test.h"
 #include "uverbs.h"
 #include "kselftest_harness.h"
 
-#define ACCEL_DRIVER	"p2p_accel"
 #define PAGE		4096ULL
 #define SZ_64K		(64ULL << 10)
 #define SZ_1M		(1ULL << 20)
@@ -54,61 +54,6 @@
 #define QP_DEPTH	64
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static int xioctl(int fd, unsigned long req, void *arg)
-{
-	int ret;
-
-	do {
-		ret = ioctl(fd, req, arg);
-	} while (ret == -1 && errno == EINTR);
-	return ret ? -errno : 0;
-}
-
-static uint8_t pat(unsigned int seed, size_t i)
-{
-	return (uint8_t)(seed * 131 + i * 7 + (i >> 8));
-}
-
-static void fill(volatile uint8_t *p, size_t n, unsigned int seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = pat(seed, i);
-}
-
-/* Index of the first byte that differs from fill(seed), or -1. */
-static long check_fill(const volatile uint8_t *p, size_t n, unsigned int seed)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != pat(seed, i))
-			return (long)i;
-	return -1;
-}
-
-static long check_byte(const volatile uint8_t *p, size_t n, uint8_t v)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != v)
-			return (long)i;
-	return -1;
-}
-
-static const char *topology(void)
-{
-	const char *t = getenv("TOPOLOGY");
-
-	return t ? t : "";
-}
-
-static bool p2p_allowed(void)
-{
-	return !strcmp(topology(), "switch");
-}
-
-static bool p2p_refused(void)
-{
-	return !strcmp(topology(), "rootbus");
-}
 
 /* RXE from the environment, else the first rxe* device. */
 static int find_rxe(char *name, size_t len)
@@ -138,95 +83,11 @@ static int find_rxe(char *name, size_t len)
 
 /* ---- the accelerator ---------------------------------------------------- */
 
-static int basename_of_link(const char *link, char *out, size_t len)
-{
-	char target[PATH_MAX];
-	const char *base;
-	ssize_t n;
-
-	n = readlink(link, target, sizeof(target) - 1);
-	if (n < 0)
-		return -errno;
-	target[n] = '\0';
-	base = strrchr(target, '/');
-	base = base ? base + 1 : target;
-	if (strlen(base) >= len)
-		return -ENAMETOOLONG;
-	snprintf(out, len, "%s", base);
-	return 0;
-}
-
-/* The /dev/accel node of the device p2p_accel drives. */
-static int find_accel(char *node, size_t len)
-{
-	char link[PATH_MAX], drv[64];
-	struct dirent *de;
-	int ret = -ENODEV;
-	DIR *d;
-
-	d = opendir("/sys/class/accel");
-	if (!d)
-		return -ENODEV;
-	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, "accel", 5))
-			continue;
-		snprintf(link, sizeof(link), "/sys/class/accel/%s/device/driver",
-			 de->d_name);
-		if (basename_of_link(link, drv, sizeof(drv)) ||
-		    strcmp(drv, ACCEL_DRIVER))
-			continue;
-		snprintf(node, len, "/dev/accel/%.40s", de->d_name);
-		ret = 0;
-		break;
-	}
-	closedir(d);
-	return ret;
-}
-
-static int accel_alloc(int fd, uint64_t size, uint32_t *handle,
-		       uint64_t *dev_offset)
-{
-	struct drm_p2pacc_alloc a = { .size = size };
-	int ret = xioctl(fd, DRM_IOCTL_P2PACC_ALLOC, &a);
-
-	if (!ret) {
-		*handle = a.handle;
-		if (dev_offset)
-			*dev_offset = a.dev_offset;
-	}
-	return ret;
-}
-
-static int accel_export(int fd, uint32_t handle, int *dmabuf)
-{
-	struct drm_prime_handle p = {
-		.handle = handle,
-		.flags = DRM_CLOEXEC | DRM_RDWR,
-	};
-	int ret = xioctl(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p);
-
-	if (!ret)
-		*dmabuf = p.fd;
-	return ret;
-}
-
 static int accel_reset(int fd)
 {
 	struct drm_p2pacc_reset r = { 0 };
 
 	return xioctl(fd, DRM_IOCTL_P2PACC_RESET, &r);
-}
-
-/* CPU view of a buffer through the device node; NULL on failure. */
-static uint8_t *accel_map(int fd, uint32_t handle, uint64_t size)
-{
-	struct drm_p2pacc_mmap_offset m = { .handle = handle };
-	void *p;
-
-	if (xioctl(fd, DRM_IOCTL_P2PACC_MMAP_OFFSET, &m))
-		return NULL;
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, m.offset);
-	return p == MAP_FAILED ? NULL : p;
 }
 
 /* ---- two connected queue pairs ------------------------------------------ */
@@ -357,16 +218,16 @@ static void env_setup_accel(struct __test_metadata *_metadata, struct env *e)
 	char node[64];
 	int ret;
 
-	if (find_accel(node, sizeof(node)))
+	if (find_accel(node, sizeof(node), NULL, 0))
 		SKIP(return, "no device bound to p2p_accel (module not loaded?)");
 	e->accel = open(node, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, e->accel) TH_LOG("open %s: %s", node, strerror(errno));
-	ret = accel_alloc(e->accel, BUF_SIZE, &e->bo, &e->bo_offset);
+	ret = accel_alloc_at(e->accel, BUF_SIZE, 0, &e->bo, &e->bo_offset);
 	ASSERT_EQ(0, ret) TH_LOG("alloc: %s", strerror(-ret));
-	ASSERT_EQ(0, accel_export(e->accel, e->bo, &e->dmabuf));
+	ASSERT_EQ(0, prime_export(e->accel, e->bo, &e->dmabuf));
 	e->dev.size = BUF_SIZE;
 	e->dev.device = true;
-	e->dev.cpu = accel_map(e->accel, e->bo, BUF_SIZE);
+	e->dev.cpu = map_gem(e->accel, e->bo, BUF_SIZE);
 	ASSERT_NE(NULL, e->dev.cpu) TH_LOG("mmap: %s", strerror(errno));
 }
 
@@ -1215,7 +1076,7 @@ FIXTURE_SETUP(revoke_under_traffic)
 	if (_metadata->exit_code)
 		return;
 	NEED_P2P();
-	ASSERT_EQ(0, find_accel(self->node, sizeof(self->node)));
+	ASSERT_EQ(0, find_accel(self->node, sizeof(self->node), NULL, 0));
 }
 
 FIXTURE_TEARDOWN(revoke_under_traffic)
@@ -1261,7 +1122,7 @@ static void *revoker_thread(void *arg)
 	 * RDMA puts there from now on is a write after revoke.
 	 */
 	r->alloc_ret = r->accel < 0 ? -EBADF :
-		accel_alloc(r->accel, r->size, &r->new_bo, &r->new_offset);
+		accel_alloc_at(r->accel, r->size, 0, &r->new_bo, &r->new_offset);
 	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -1372,7 +1233,7 @@ TEST_F_TIMEOUT(revoke_under_traffic, fails_cleanly_and_nothing_lands_after, 300)
 
 	/* The new buffer took the revoked one's place, and is untouched. */
 	EXPECT_EQ(self->e.bo_offset, r.new_offset);
-	fresh = accel_map(self->e.accel, r.new_bo, BUF_SIZE);
+	fresh = map_gem(self->e.accel, r.new_bo, BUF_SIZE);
 	ASSERT_NE(NULL, fresh);
 	bad = check_byte(fresh, BUF_SIZE, 0);
 	EXPECT_EQ(-1, bad) TH_LOG("byte %ld of the new buffer was written", bad);
