@@ -12,6 +12,8 @@
 # a cold one (about as long as the test kernel's); later patches rebuild
 # only what they touch.
 set -euo pipefail
+# checkpatch's spdxcheck.py runs on "python3": Debian's, which has ply and git.
+export PATH=/usr/bin:$PATH
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$REPO/build}
 SRC=$BUILD/linux

@@ -3,6 +3,8 @@
 # exporter, the test modules, uapi) and over every patch of both series.
 # The project has no named people, so patches carry no Signed-off-by.
 . "$(dirname "$0")/lib.sh"
+# checkpatch's spdxcheck.py runs on "python3": Debian's, which has ply and git.
+export PATH=/usr/bin:$PATH
 
 CP="$BUILD/linux/scripts/checkpatch.pl --strict --no-signoff --quiet --show-types"
 [ -f "$BUILD/linux/scripts/checkpatch.pl" ] || die "no kernel tree: run 'make kernel'"

@@ -8,7 +8,7 @@ PACKAGES=(
 	linux-source-6.12 build-essential bc flex bison libelf-dev libssl-dev
 	dwarves kmod cpio xz-utils ccache rsync sparse perl python3
 	# checkpatch.pl checks SPDX license tags with it
-	python3-ply
+	python3-ply python3-git
 	# the VM
 	qemu-system-x86 busybox-static
 	# RDMA userspace: tools used in the guest, and rdma-core 56.1's build deps
