@@ -16,4 +16,5 @@ VM_QUIET=1 "$REPO/vm/boot.sh" "${TOPO:-switch}" "$dir" || rc=$?
 echo "$rc" >"$dir/qemu.rc"
 /usr/bin/python3 "$REPO/vm/results.py" --log-only "$dir" || die "the demo failed (see above)"
 grep -q '^\[p2pmem\] job done' "$dir/console.log" || die "the demo did not finish"
+! grep -q '^\[p2pmem\] demo failed' "$dir/console.log" || die "a demo step failed (see above)"
 say "demo finished cleanly"
