@@ -11,21 +11,13 @@
 # registration must fail with EXDEV. In both, the probe NCCL and UCX make
 # (fd -1, length 0 and one page) must get EBADF: "supported".
 . "$REPO/selftests/lib/tap.sh"
+. "$REPO/selftests/lib/rxe.sh"
 
 APP=$USERSPACE/bin/p2pacc_rdma_loopback
 P2PACC=$USERSPACE/bin/p2pacc
 EXP=$MODULES/exporter/p2p_accel.ko
 GID=1		# ::ffff:<ipv4>, the RoCEv2 GID of the guest's address
 export LD_LIBRARY_PATH=$RDMA_CORE/lib
-
-wait_for_gid() {
-	local f=/sys/class/infiniband/$RXE/ports/1/gids/$GID _
-	for _ in $(seq 50); do
-		[ -r "$f" ] && [ "$(cat "$f")" != 0000:0000:0000:0000:0000:0000:0000:0000 ] && return 0
-		sleep 0.2
-	done
-	return 1
-}
 
 # Runs the app; its output becomes diagnostics; sets $rc and $out.
 app() {

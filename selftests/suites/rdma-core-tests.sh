@@ -17,6 +17,7 @@
 # message. The tests that cannot pass here for reasons outside this project
 # are listed in EXCLUDED below with the reason, and reported as skips,
 # never dropped silently.
+. "$REPO/selftests/lib/rxe.sh"
 RUNNER=$REPO/selftests/lib/rdma_core_tap.py
 # The tests/ directory the build's run_tests.py wrapper runs from.
 TESTS=$(sed -n "s|.* '\([^']*\)/run_tests.py'.*|\1|p" "$RDMA_CORE/bin/run_tests.py" 2>/dev/null)
@@ -48,15 +49,6 @@ bail() {
 	echo "1..1"
 	echo "not ok 1 $1"
 	exit 1
-}
-
-wait_for_gid() {
-	local f=/sys/class/infiniband/$RXE/ports/1/gids/$GID _
-	for _ in $(seq 50); do
-		[ -r "$f" ] && [ "$(cat "$f")" != 0000:0000:0000:0000:0000:0000:0000:0000 ] && return 0
-		sleep 0.2
-	done
-	return 1
 }
 
 if [ -z "$TESTS" ] || [ ! -d "$TESTS" ]; then

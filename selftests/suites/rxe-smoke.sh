@@ -5,19 +5,11 @@
 # the virtio-net NIC, loopback to the guest's own address, driven through
 # rdma-core 56.1 as built by `make userspace`.
 . "$REPO/selftests/lib/tap.sh"
+. "$REPO/selftests/lib/rxe.sh"
 
 export LD_LIBRARY_PATH=$RDMA_CORE/lib
 GID=1		# ::ffff:<ipv4>, the RoCEv2 GID of the guest's address
 PORT=18515
-
-wait_for_gid() {
-	local f=/sys/class/infiniband/$RXE/ports/1/gids/$GID i
-	for i in $(seq 50); do
-		[ -r "$f" ] && [ "$(cat "$f")" != 0000:0000:0000:0000:0000:0000:0000:0000 ] && return 0
-		sleep 0.2
-	done
-	return 1
-}
 
 # Runs "<server cmd>" in the background, then "<client cmd> 127.0.0.1";
 # passes when both exit 0.
