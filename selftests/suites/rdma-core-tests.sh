@@ -38,11 +38,6 @@ EXCLUDED=
 # the completions overflow the CQ ("rxe_cq_post: queue full") and the test
 # times out polling for them. Seen under TCG on a loaded host.
 EXCLUDED+="tests.test_cq.CQTest.test_resize_cq racy on rxe: shrinks the CQ before the posted sends have completed (completions overflow, poll times out)"$'\n'
-if [ ! -e /dev/infiniband/rdma_cm ]; then
-	# rdma_ucm is not built (allnoconfig leaves CONFIG_INFINIBAND_ADDR_TRANS
-	# off), so the tests' CM event channel cannot even be created.
-	EXCLUDED+="tests.test_rdmacm.* no RDMA connection manager in the test kernel (CONFIG_INFINIBAND_ADDR_TRANS off: no /dev/infiniband/rdma_cm)"$'\n'
-fi
 
 bail() {
 	echo "TAP version 13"
