@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "p2pacc.h"
+#include "cli.h"
 
 static const char *device_path;
 
@@ -44,27 +45,6 @@ static int fail(const char *what, int err)
 {
 	fprintf(stderr, "p2pacc: %s: %s\n", what, strerror(-err));
 	return 1;
-}
-
-/* Sizes take K, M and G suffixes (powers of 1024). */
-static int parse_size(const char *s, uint64_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	}
-	if (*end)
-		return -EINVAL;
-	*out = v;
-	return 0;
 }
 
 static int open_device(struct p2pacc **dev)

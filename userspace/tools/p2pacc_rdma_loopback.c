@@ -28,6 +28,7 @@
 #include <infiniband/verbs.h>
 
 #include "p2pacc.h"
+#include "cli.h"
 
 #define PROG		"p2pacc_rdma_loopback"
 /* Exit statuses */
@@ -131,26 +132,6 @@ static const char *errname(int err)
 static void verr(const char *what, int err)
 {
 	fprintf(stderr, PROG ": %s: %s (%s)\n", what, strerror(err), errname(err));
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	}
-	if (*end)
-		return -EINVAL;
-	*out = v;
-	return 0;
 }
 
 static int parse_int(const char *s, int min, int *out)
