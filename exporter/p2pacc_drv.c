@@ -14,6 +14,12 @@
  * module, so rmmod gives EBUSY until every exported FD and the owner's file
  * are closed. Unbinding the device through sysfs is always possible and
  * revokes every buffer first.
+ *
+ * Device memory does not survive a reset or a system suspend, so both
+ * revoke every buffer (p2pacc_revoke.c) before the device goes down: a PCI
+ * function reset (reset_prepare), error recovery (error_detected), and
+ * suspend. The simulated catastrophe of the tests is the debugfs file
+ * "reset".
  */
 #include <linux/module.h>
 #include <linux/pci.h>
@@ -21,6 +27,7 @@
 #include <drm/drm_drv.h>
 #include <drm/drm_gem.h>
 #include <drm/drm_ioctl.h>
+#include <drm/drm_file.h>
 #include <drm/drm_managed.h>
 #include <drm/drm_print.h>
 #include <drm/p2p_accel.h>
@@ -55,15 +62,25 @@ static const struct drm_ioctl_desc p2pacc_ioctls[] = {
 	DRM_IOCTL_DEF_DRV(P2PACC_QUERY, p2pacc_query_ioctl, 0),
 	DRM_IOCTL_DEF_DRV(P2PACC_ALLOC, p2pacc_alloc_ioctl, 0),
 	DRM_IOCTL_DEF_DRV(P2PACC_MMAP_OFFSET, p2pacc_mmap_offset_ioctl, 0),
-	DRM_IOCTL_DEF_DRV(P2PACC_RESET, p2pacc_reset_ioctl, DRM_ROOT_ONLY),
 };
 
-DEFINE_DRM_ACCEL_FOPS(p2pacc_fops);
+/* drm-total-memory and drm-shared-memory: the owner's buffers. */
+static void p2pacc_show_fdinfo(struct drm_printer *p, struct drm_file *file)
+{
+	drm_show_memory_stats(p, file);
+}
+
+static const struct file_operations p2pacc_fops = {
+	.owner		= THIS_MODULE,
+	DRM_ACCEL_FOPS,
+	.show_fdinfo	= drm_show_fdinfo,
+};
 
 static const struct drm_driver p2pacc_driver = {
 	.driver_features	= DRIVER_COMPUTE_ACCEL | DRIVER_GEM,
 	.open			= p2pacc_owner_open,
 	.postclose		= p2pacc_owner_close,
+	.show_fdinfo		= p2pacc_show_fdinfo,
 	.ioctls			= p2pacc_ioctls,
 	.num_ioctls		= ARRAY_SIZE(p2pacc_ioctls),
 	.fops			= &p2pacc_fops,
@@ -126,6 +143,9 @@ static int p2pacc_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = drmm_add_action_or_reset(&adev->drm, p2pacc_devmem_release, NULL);
 	if (ret)
 		return ret;
+	ret = p2pacc_p2p_init(adev);
+	if (ret)
+		return ret;
 
 	pci_set_drvdata(pdev, adev);
 	p2pacc_debugfs_init(adev);
@@ -149,6 +169,56 @@ static void p2pacc_remove(struct pci_dev *pdev)
 	/* devres unmaps BAR2 and releases it once this returns. */
 }
 
+/* A function reset (e.g. sysfs "reset") clears device memory. */
+static void p2pacc_reset_prepare(struct pci_dev *pdev)
+{
+	p2pacc_reset_begin(pci_get_drvdata(pdev), "PCI function reset");
+}
+
+static void p2pacc_reset_done(struct pci_dev *pdev)
+{
+	p2pacc_reset_end(pci_get_drvdata(pdev));
+}
+
+/* A PCIe error: whatever happens next, device memory cannot be trusted. */
+static pci_ers_result_t p2pacc_error_detected(struct pci_dev *pdev,
+					      pci_channel_state_t state)
+{
+	struct p2pacc_device *adev = pci_get_drvdata(pdev);
+
+	p2pacc_reset_begin(adev, "PCIe error");
+	if (state == pci_channel_io_perm_failure)
+		return PCI_ERS_RESULT_DISCONNECT;
+	return PCI_ERS_RESULT_NEED_RESET;
+}
+
+static pci_ers_result_t p2pacc_slot_reset(struct pci_dev *pdev)
+{
+	return PCI_ERS_RESULT_RECOVERED;
+}
+
+static void p2pacc_error_resume(struct pci_dev *pdev)
+{
+	p2pacc_reset_end(pci_get_drvdata(pdev));
+}
+
+static const struct pci_error_handlers p2pacc_err_handlers = {
+	.error_detected	= p2pacc_error_detected,
+	.slot_reset	= p2pacc_slot_reset,
+	.resume		= p2pacc_error_resume,
+	.reset_prepare	= p2pacc_reset_prepare,
+	.reset_done	= p2pacc_reset_done,
+};
+
+/* Device memory does not survive D3cold: nothing may hold on to it. */
+static int p2pacc_pm_suspend(struct device *dev)
+{
+	p2pacc_reset(dev_get_drvdata(dev), "system suspend");
+	return 0;
+}
+
+static DEFINE_SIMPLE_DEV_PM_OPS(p2pacc_pm_ops, p2pacc_pm_suspend, NULL);
+
 static const struct pci_device_id p2pacc_pci_ids[] = {
 	{ PCI_DEVICE(P2PACC_VENDOR_ID, P2PACC_DEVICE_ID) },
 	{ }
@@ -160,10 +230,13 @@ static struct pci_driver p2pacc_pci_driver = {
 	.id_table	= p2pacc_pci_ids,
 	.probe		= p2pacc_probe,
 	.remove		= p2pacc_remove,
+	.err_handler	= &p2pacc_err_handlers,
 	.dev_groups	= p2pacc_sysfs_groups,
+	.driver.pm	= pm_sleep_ptr(&p2pacc_pm_ops),
 };
 module_pci_driver(p2pacc_pci_driver);
 
 MODULE_DESCRIPTION("Accelerator device memory exported as static dma-bufs");
 MODULE_LICENSE("GPL");
-MODULE_IMPORT_NS(DMA_BUF);
+/* MODULE_IMPORT_NS() takes a token before 6.13 and a string since. */
+MODULE_INFO(import_ns, "DMA_BUF");

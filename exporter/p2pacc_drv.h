@@ -12,6 +12,7 @@
 #include <drm/drm_file.h>
 
 #include "p2pacc_devmem.h"
+#include "p2pacc_p2p.h"
 
 #define P2PACC_DRIVER_NAME	"p2p_accel"
 #define P2PACC_DEVMEM_BAR	2
@@ -29,6 +30,9 @@
  * lock of a buffer is the lock of its exported dma-buf (they share it), so
  * every dma-buf callback that the core calls with the reservation held
  * (map, unmap, vmap, vunmap) sits inside that order too.
+ *
+ * A revoke waits, with @owner_lock held and no other lock, until importers
+ * have unmapped: nothing an importer does to unmap may take @owner_lock.
  */
 struct p2pacc_device {
 	/** @drm: DRM device; the accel minor is /dev/accel/accelN. */
@@ -41,6 +45,8 @@ struct p2pacc_device {
 	void __iomem *bar;
 	/** @devmem: allocator of device memory. */
 	struct p2pacc_devmem devmem;
+	/** @p2p: device memory as a peer-to-peer provider. */
+	struct p2pacc_p2p p2p;
 
 	/**
 	 * @owner_lock: protects @owner and serialises every revoke-all
@@ -49,6 +55,11 @@ struct p2pacc_device {
 	struct mutex owner_lock;
 	/** @owner: the one open file, or NULL. */
 	struct drm_file *owner;
+	/**
+	 * @resetting: between a PCI reset's (or error recovery's) revoke and
+	 * its end: no new buffer may touch the device. Under @owner_lock.
+	 */
+	bool resetting;
 
 	/** @bo_lock: protects @bos and the &p2pacc_bo.link of each buffer. */
 	struct mutex bo_lock;

@@ -6,8 +6,10 @@
  * (BAR2). It is exported as a static dma-buf: the memory never moves, so
  * there is no pin/unpin, and an importer's mapping stays valid until the
  * buffer is revoked (p2pacc_revoke.c). The memory has no struct pages:
- * importers get bus addresses from dma_map_resource() and must be able to
- * take peer-to-peer memory; CPU importers get an __iomem mapping.
+ * importers must take peer-to-peer memory and get an sg_table of DMA
+ * addresses only, which follow the PCI route to them (p2pacc_p2p.c); CPU
+ * importers get an __iomem mapping. Every DMA mapping and vmap is
+ * counted, so that a revoke can wait until the last one is gone.
  *
  * Userspace maps a buffer through the device node (mmap offset ioctl) or
  * through the dma-buf FD. Both kinds of mapping are inserted page by page
@@ -15,13 +17,10 @@
  * revoke zaps them all with one drm_vma_node_unmap().
  */
 #include <linux/dma-buf.h>
-#include <linux/dma-mapping.h>
 #include <linux/dma-resv.h>
 #include <linux/io.h>
 #include <linux/iosys-map.h>
 #include <linux/mm.h>
-#include <linux/pci-p2pdma.h>
-#include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <drm/drm_drv.h>
 #include <drm/drm_prime.h>
@@ -30,9 +29,7 @@
 
 #include "p2pacc_drv.h"
 #include "p2pacc_gem.h"
-
-/* Longest sg entry we build, whatever the importer accepts. */
-#define P2PACC_MAX_SEG		SZ_1G
+#include "p2pacc_p2p.h"
 
 static phys_addr_t p2pacc_bo_phys(struct p2pacc_bo *bo)
 {
@@ -43,12 +40,12 @@ static phys_addr_t p2pacc_bo_phys(struct p2pacc_bo *bo)
 /* ---- dma-buf callbacks ------------------------------------------------ */
 
 /*
- * Only importers that can be revoked and can reach device memory
- * peer-to-peer may attach: the memory goes away with its owner, so the
- * importer must give a revoke callback (or be dynamic), it must say it
- * takes peer-to-peer memory (attach->peer2peer), and the PCI topology
- * between it and the accelerator must allow it. The core refuses attaching
- * to a revoked buffer before this is called.
+ * Device memory goes away with its owner, a reset or an unplug, so only
+ * importers that stop using it when told to may attach: those that ask for
+ * peer-to-peer memory (it has no struct pages) and implement
+ * invalidate_mappings, i.e. unmap within bounded time after a revoke. The
+ * route between the accelerator and the importing device, and the
+ * importer's DMA mask, must let it reach the buffer.
  */
 static int p2pacc_dmabuf_attach(struct dma_buf *dmabuf,
 				struct dma_buf_attachment *attach)
@@ -56,107 +53,62 @@ static int p2pacc_dmabuf_attach(struct dma_buf *dmabuf,
 	struct p2pacc_bo *bo = to_p2pacc_bo(dmabuf->priv);
 	struct p2pacc_device *adev = p2pacc_bo_device(bo);
 	struct device *dev = adev->drm.dev;
-	int distance;
 
-	if (!dma_buf_attachment_is_revocable(attach)) {
-		dev_dbg(dev, "refusing attach by %s: importer cannot be revoked\n",
-			dev_name(attach->dev));
-		return -EOPNOTSUPP;
-	}
 	if (!attach->peer2peer) {
 		dev_dbg(dev, "refusing attach by %s: importer cannot take peer-to-peer memory\n",
 			dev_name(attach->dev));
 		return -EOPNOTSUPP;
 	}
-	distance = pci_p2pdma_distance(adev->pdev, attach->dev, false);
-	if (distance < 0) {
-		dev_dbg(dev, "refusing attach by %s: PCI topology forbids peer-to-peer DMA\n",
+	/* A hint only: map checks again under the reservation. */
+	if (READ_ONCE(bo->revoked))
+		return -ENODEV;
+	if (!dma_buf_attach_revocable(attach)) {
+		dev_dbg(dev, "refusing attach by %s: importer cannot be revoked\n",
 			dev_name(attach->dev));
-		return -EXDEV;
+		return -EOPNOTSUPP;
 	}
-	dev_dbg(dev, "attach by %s, p2p distance %d\n", dev_name(attach->dev),
-		distance);
-	return 0;
+	return p2pacc_p2p_check(adev, attach->dev,
+				adev->bar_phys + bo->node.start, bo->base.size);
 }
 
-static void p2pacc_dmabuf_unmap_sgt(struct dma_buf_attachment *attach,
-				    struct sg_table *sgt, unsigned int mapped,
-				    enum dma_data_direction dir)
+/* The last mapping of a revoked buffer is gone: its memory may go. */
+static void p2pacc_bo_put_mapping(struct p2pacc_bo *bo)
 {
-	struct scatterlist *sg;
-	unsigned int i;
-
-	for_each_sgtable_sg(sgt, sg, i) {
-		if (i == mapped)
-			break;
-		dma_unmap_resource(attach->dev, sg_dma_address(sg),
-				   sg_dma_len(sg), dir, DMA_ATTR_SKIP_CPU_SYNC);
-	}
-	sg_free_table(sgt);
-	kfree(sgt);
+	dma_resv_assert_held(bo->base.resv);
+	if (bo->revoked && !bo->maps && !bo->vmaps)
+		complete_all(&bo->unmapped);
 }
 
-/*
- * Called with the reservation held. The table has no pages: each entry
- * carries a bus address from dma_map_resource() for the importing device,
- * at most the importer's segment size long.
- *
- * On x86 and without an IOMMU, the bus address of a BAR behind a switch is
- * its CPU physical address, which is what dma_map_resource() gives.
- */
+/* Called with the reservation held. */
 static struct sg_table *p2pacc_dmabuf_map(struct dma_buf_attachment *attach,
 					  enum dma_data_direction dir)
 {
 	struct p2pacc_bo *bo = to_p2pacc_bo(attach->dmabuf->priv);
-	u64 size = bo->base.size, seg, off = 0;
-	struct scatterlist *sg;
 	struct sg_table *sgt;
-	unsigned int i;
-	phys_addr_t phys;
-	int ret;
 
 	dma_resv_assert_held(bo->base.resv);
 	if (bo->revoked)
 		return ERR_PTR(-ENODEV);
-	if (!attach->peer2peer)
-		return ERR_PTR(-EOPNOTSUPP);
 
-	seg = min_t(u64, dma_get_max_seg_size(attach->dev), P2PACC_MAX_SEG);
-	seg = max_t(u64, round_down(seg, PAGE_SIZE), PAGE_SIZE);
-
-	sgt = kzalloc(sizeof(*sgt), GFP_KERNEL);
-	if (!sgt)
-		return ERR_PTR(-ENOMEM);
-	ret = sg_alloc_table(sgt, DIV_ROUND_UP(size, seg), GFP_KERNEL);
-	if (ret) {
-		kfree(sgt);
-		return ERR_PTR(ret);
-	}
-
-	phys = p2pacc_bo_phys(bo);
-	for_each_sgtable_sg(sgt, sg, i) {
-		u64 len = min(seg, size - off);
-		dma_addr_t addr;
-
-		addr = dma_map_resource(attach->dev, phys + off, len, dir,
-					DMA_ATTR_SKIP_CPU_SYNC);
-		if (dma_mapping_error(attach->dev, addr)) {
-			p2pacc_dmabuf_unmap_sgt(attach, sgt, i, dir);
-			return ERR_PTR(-EIO);
-		}
-		sg->length = len;
-		sg_dma_address(sg) = addr;
-		sg_dma_len(sg) = len;
-		off += len;
-	}
+	sgt = p2pacc_p2p_map(p2pacc_bo_device(bo), attach, p2pacc_bo_phys(bo),
+			     bo->base.size, dir);
+	if (!IS_ERR(sgt))
+		bo->maps++;
 	return sgt;
 }
 
+/* Called with the reservation held, also after a revoke. */
 static void p2pacc_dmabuf_unmap(struct dma_buf_attachment *attach,
 				struct sg_table *sgt,
 				enum dma_data_direction dir)
 {
-	p2pacc_dmabuf_unmap_sgt(attach, sgt, sgt->orig_nents, dir);
+	struct p2pacc_bo *bo = to_p2pacc_bo(attach->dmabuf->priv);
+
+	dma_resv_assert_held(bo->base.resv);
+	p2pacc_p2p_unmap(attach, sgt, dir);
+	if (!WARN_ON(!bo->maps))
+		bo->maps--;
+	p2pacc_bo_put_mapping(bo);
 }
 
 /* Called with the reservation held. */
@@ -169,7 +121,19 @@ static int p2pacc_dmabuf_vmap(struct dma_buf *dmabuf, struct iosys_map *map)
 	if (bo->revoked)
 		return -ENODEV;
 	iosys_map_set_vaddr_iomem(map, adev->bar + bo->node.start);
+	bo->vmaps++;
 	return 0;
+}
+
+/* Called with the reservation held, also after a revoke. */
+static void p2pacc_dmabuf_vunmap(struct dma_buf *dmabuf, struct iosys_map *map)
+{
+	struct p2pacc_bo *bo = to_p2pacc_bo(dmabuf->priv);
+
+	dma_resv_assert_held(bo->base.resv);
+	if (!WARN_ON(!bo->vmaps))
+		bo->vmaps--;
+	p2pacc_bo_put_mapping(bo);
 }
 
 /*
@@ -228,6 +192,7 @@ static const struct dma_buf_ops p2pacc_dmabuf_ops = {
 	.end_cpu_access		= p2pacc_dmabuf_end_cpu_access,
 	.mmap			= p2pacc_dmabuf_mmap,
 	.vmap			= p2pacc_dmabuf_vmap,
+	.vunmap			= p2pacc_dmabuf_vunmap,
 };
 
 /* ---- GEM object callbacks --------------------------------------------- */
@@ -308,11 +273,12 @@ static struct dma_buf *p2pacc_gem_export(struct drm_gem_object *obj,
 	if (IS_ERR(dmabuf))
 		return dmabuf;
 
+	/*
+	 * A revoke since the check above did not see this dma-buf, but it
+	 * has no attachment yet, and map and vmap check @revoked.
+	 */
 	dma_resv_lock(obj->resv, NULL);
 	bo->dmabuf = dmabuf;
-	/* A revoke since the check above did not see this dma-buf. */
-	if (bo->revoked)
-		dma_buf_revoke(dmabuf);
 	dma_resv_unlock(obj->resv);
 	return dmabuf;
 }
@@ -326,7 +292,9 @@ static void p2pacc_gem_free(struct drm_gem_object *obj)
 	list_del_init(&bo->link);
 	mutex_unlock(&adev->bo_lock);
 
-	p2pacc_devmem_free(&adev->devmem, &bo->node);
+	/* A revoked buffer gave its memory back already. */
+	if (!bo->revoked)
+		p2pacc_bo_release_memory(bo);
 	drm_gem_free_mmap_offset(obj);
 	drm_gem_object_release(obj);
 	kfree(bo);
@@ -341,6 +309,27 @@ static const struct drm_gem_object_funcs p2pacc_gem_funcs = {
 
 /* ---- creation and ioctls ---------------------------------------------- */
 
+/**
+ * p2pacc_bo_release_memory() - scrub a buffer's device memory, give it back
+ * @bo: buffer that no importer, CPU mapping or device can reach any more
+ *
+ * Nothing of one owner is left for the next. Once the device is unplugged
+ * its memory is gone and is not touched.
+ */
+void p2pacc_bo_release_memory(struct p2pacc_bo *bo)
+{
+	struct p2pacc_device *adev = p2pacc_bo_device(bo);
+	int idx;
+
+	if (!drm_mm_node_allocated(&bo->node))
+		return;
+	if (drm_dev_enter(&adev->drm, &idx)) {
+		memset_io(adev->bar + bo->node.start, 0, bo->base.size);
+		drm_dev_exit(idx);
+	}
+	p2pacc_devmem_free(&adev->devmem, &bo->node);
+}
+
 static struct p2pacc_bo *p2pacc_bo_create(struct p2pacc_device *adev,
 					  u64 size, u64 alignment)
 {
@@ -352,6 +341,7 @@ static struct p2pacc_bo *p2pacc_bo_create(struct p2pacc_device *adev,
 		return ERR_PTR(-ENOMEM);
 
 	INIT_LIST_HEAD(&bo->link);
+	init_completion(&bo->unmapped);
 	bo->base.funcs = &p2pacc_gem_funcs;
 	drm_gem_private_object_init(&adev->drm, &bo->base, size);
 
@@ -362,7 +352,10 @@ static struct p2pacc_bo *p2pacc_bo_create(struct p2pacc_device *adev,
 	if (ret)
 		goto err_put;
 
-	/* Never hand out what an earlier owner left in device memory. */
+	/*
+	 * Memory is scrubbed when it is given back; this covers what was
+	 * there before the driver bound the device.
+	 */
 	memset_io(adev->bar + bo->node.start, 0, size);
 
 	mutex_lock(&adev->bo_lock);
@@ -403,14 +396,15 @@ static int p2pacc_alloc_args_check(struct p2pacc_device *adev,
  * @file: the owner's file
  *
  * Return: 0 with a new handle, -EINVAL on bad arguments, -ENOMEM when no
- * free range of device memory is large enough, -ENODEV once unplugged.
+ * free range of device memory is large enough, -EBUSY while the device is
+ * being reset, -ENODEV once unplugged.
  */
 int p2pacc_alloc_ioctl(struct drm_device *drm, void *data,
 		       struct drm_file *file)
 {
 	struct p2pacc_device *adev = to_p2pacc_device(drm);
 	struct drm_p2pacc_alloc *args = data;
-	u64 size, alignment, dev_offset;
+	u64 size, alignment;
 	struct p2pacc_bo *bo;
 	int ret, idx;
 
@@ -421,12 +415,17 @@ int p2pacc_alloc_ioctl(struct drm_device *drm, void *data,
 	if (!drm_dev_enter(drm, &idx))
 		return -ENODEV;
 
-	bo = p2pacc_bo_create(adev, size, alignment);
+	/* A reset revokes under owner_lock: no buffer is born during one. */
+	mutex_lock(&adev->owner_lock);
+	if (adev->resetting)
+		bo = ERR_PTR(-EBUSY);
+	else
+		bo = p2pacc_bo_create(adev, size, alignment);
+	mutex_unlock(&adev->owner_lock);
 	if (IS_ERR(bo)) {
 		ret = PTR_ERR(bo);
 		goto out;
 	}
-	dev_offset = bo->node.start;
 
 	ret = drm_gem_handle_create(file, &bo->base, &args->handle);
 	drm_gem_object_put(&bo->base);
@@ -434,7 +433,6 @@ int p2pacc_alloc_ioctl(struct drm_device *drm, void *data,
 		goto out;
 
 	args->size = size;
-	args->dev_offset = dev_offset;
 out:
 	drm_dev_exit(idx);
 	return ret;

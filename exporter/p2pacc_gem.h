@@ -6,6 +6,7 @@
 #ifndef __P2PACC_GEM_H__
 #define __P2PACC_GEM_H__
 
+#include <linux/completion.h>
 #include <linux/list.h>
 #include <drm/drm_gem.h>
 #include <drm/drm_mm.h>
@@ -17,10 +18,11 @@ struct p2pacc_device;
 /**
  * struct p2pacc_bo - a buffer of device memory
  *
- * @revoked, @node.start and @dmabuf are read and written under the
+ * @revoked, @maps, @vmaps and @dmabuf are read and written under the
  * buffer's dma_resv lock (&drm_gem_object.resv), which is also the lock of
- * its dma-buf. Once @revoked is set it never clears and @node no longer
- * belongs to the buffer.
+ * its dma-buf. Once @revoked is set it never clears; @node stays allocated
+ * until no importer can reach it (p2pacc_bo_revoke()), then goes back to
+ * the allocator.
  */
 struct p2pacc_bo {
 	/** @base: GEM object; &drm_gem_object.resv is the buffer's lock. */
@@ -31,7 +33,13 @@ struct p2pacc_bo {
 	struct list_head link;
 	/** @dmabuf: the exported dma-buf while it exists (no reference). */
 	struct dma_buf *dmabuf;
-	/** @revoked: every access is cut and the memory is gone. */
+	/** @maps: DMA mappings of the dma-buf held by importers. */
+	unsigned int maps;
+	/** @vmaps: kernel mappings (dma_buf_vmap()) held by importers. */
+	unsigned int vmaps;
+	/** @unmapped: completed when a revoked buffer loses its last mapping. */
+	struct completion unmapped;
+	/** @revoked: no new access; the memory goes once @maps and @vmaps are 0. */
 	bool revoked;
 };
 
@@ -45,6 +53,7 @@ static inline struct p2pacc_device *p2pacc_bo_device(struct p2pacc_bo *bo)
 	return container_of(bo->base.dev, struct p2pacc_device, drm);
 }
 
+void p2pacc_bo_release_memory(struct p2pacc_bo *bo);
 int p2pacc_alloc_ioctl(struct drm_device *drm, void *data,
 		       struct drm_file *file);
 int p2pacc_mmap_offset_ioctl(struct drm_device *drm, void *data,

@@ -4,18 +4,25 @@
  *
  * One file owns the device at a time; open() while it is open gives EBUSY.
  * Every buffer belongs to the owner. When the owner goes away, when the
- * device is reset and when it is unbound, each live buffer is revoked:
+ * device is reset (debugfs, a PCI function reset, error recovery), when the
+ * system suspends and when the device is unbound, each live buffer is
+ * revoked, the way mainline's revocable exporters do it:
  *
  *   1. under the buffer's reservation (the dma-buf's resv): mark it
- *      revoked, so mmap and faults fail from now on; dma_buf_revoke()
- *      runs every importer's revoke callback, waits for their fences and
- *      makes the core refuse attach, map and vmap; zap every CPU mapping
- *      made through the device node or the dma-buf FD;
- *   2. then, with no importer or mapping left to reach it, give the
- *      device memory back.
+ *      revoked, so attach, map, vmap, mmap and faults fail from now on;
+ *      dma_buf_invalidate_mappings() tells every importer, which stops
+ *      its device and unmaps; zap every CPU mapping made through the
+ *      device node or the dma-buf FD;
+ *   2. wait for the fences of the reservation: until they signal,
+ *      importers may still access the memory;
+ *   3. wait until every DMA mapping and every vmap of the buffer is gone,
+ *      with a warning every second while an importer keeps one;
+ *   4. only then scrub the memory and give it back to the allocator.
  *
- * Only revocable importers can attach (p2pacc_dmabuf_attach()), so the
- * revoke reaches every importer.
+ * Only importers that implement invalidate_mappings can attach
+ * (p2pacc_dmabuf_attach()), so step 3 ends in bounded time unless an
+ * importer breaks that promise; then the memory stays allocated, and the
+ * log says so, until it does unmap.
  *
  * A dma-buf FD that outlives the revoke stays a valid FD; every use of it
  * fails with ENODEV until it is closed.
@@ -27,26 +34,55 @@
 #include <drm/drm_file.h>
 #include <drm/drm_print.h>
 #include <drm/drm_vma_manager.h>
-#include <drm/p2p_accel.h>
 
 #include "p2pacc_drv.h"
 #include "p2pacc_gem.h"
 #include "p2pacc_revoke.h"
 
+/* Until the last DMA mapping and vmap of a revoked buffer are gone. */
+static void p2pacc_bo_wait_unmapped(struct p2pacc_bo *bo)
+{
+	struct p2pacc_device *adev = p2pacc_bo_device(bo);
+	struct drm_gem_object *obj = &bo->base;
+	unsigned int maps, vmaps, seconds = 0;
+
+	for (;;) {
+		dma_resv_lock(obj->resv, NULL);
+		maps = bo->maps;
+		vmaps = bo->vmaps;
+		/* Under the lock: the last unmap completes after this. */
+		if (maps || vmaps)
+			reinit_completion(&bo->unmapped);
+		dma_resv_unlock(obj->resv);
+		if (!maps && !vmaps)
+			break;
+		if (seconds)
+			drm_warn(&adev->drm,
+				 "revoked buffer 0x%llx+0x%zx: %us waiting for importers to drop %u DMA mapping(s) and %u vmap(s)\n",
+				 bo->node.start, obj->size, seconds, maps, vmaps);
+		wait_for_completion_timeout(&bo->unmapped, HZ);
+		seconds++;
+	}
+	if (seconds > 1)
+		drm_info(&adev->drm, "revoked buffer 0x%llx+0x%zx: importers let go after %us\n",
+			 bo->node.start, obj->size, seconds);
+}
+
 /**
  * p2pacc_bo_revoke() - cut every access to a buffer, then free its memory
  * @bo: buffer; the caller holds a reference
  *
- * The one place that tells importers.
+ * Returns once nobody can reach the memory and it is back in the
+ * allocator.
  *
- * Context: process context; takes the buffer's dma_resv lock, so the
- * caller must not hold it nor any lock ordered after it.
+ * Context: process context; takes the buffer's dma_resv lock and sleeps
+ * until importers have unmapped, so the caller must not hold the dma_resv
+ * lock nor anything an importer needs to unmap.
  */
 void p2pacc_bo_revoke(struct p2pacc_bo *bo)
 {
 	struct p2pacc_device *adev = p2pacc_bo_device(bo);
 	struct drm_gem_object *obj = &bo->base;
-	int ret = 0;
 
 	mutex_lock(&adev->bo_lock);
 	list_del_init(&bo->link);
@@ -57,22 +93,17 @@ void p2pacc_bo_revoke(struct p2pacc_bo *bo)
 		dma_resv_unlock(obj->resv);
 		return;
 	}
-	WRITE_ONCE(bo->revoked, true);
+	bo->revoked = true;
 	if (bo->dmabuf)
-		ret = dma_buf_revoke(bo->dmabuf);
+		dma_buf_invalidate_mappings(bo->dmabuf);
 	drm_vma_node_unmap(&obj->vma_node, obj->dev->anon_inode->i_mapping);
 	dma_resv_unlock(obj->resv);
 
-	/*
-	 * attach refuses importers that cannot be revoked; should one get in
-	 * anyway, it may still reach the range, which then stays allocated
-	 * until the buffer is freed.
-	 */
-	if (drm_WARN_ON_ONCE(&adev->drm, ret))
-		return;
+	dma_resv_wait_timeout(obj->resv, DMA_RESV_USAGE_BOOKKEEP, false,
+			      MAX_SCHEDULE_TIMEOUT);
+	p2pacc_bo_wait_unmapped(bo);
 
-	/* Nothing can reach the range any more: reclaim it. */
-	p2pacc_devmem_free(&adev->devmem, &bo->node);
+	p2pacc_bo_release_memory(bo);
 	atomic64_inc(&adev->revoked_total);
 }
 
@@ -115,9 +146,9 @@ unsigned int p2pacc_revoke_all(struct p2pacc_device *adev, const char *why)
 }
 
 /**
- * p2pacc_reset() - simulate a catastrophic error: revoke everything
+ * p2pacc_reset() - the device memory is lost: revoke everything
  * @adev: device
- * @why: what asked for it, for the kernel log
+ * @why: what happened, for the kernel log
  *
  * The owner (if any) keeps its file and its handles, which now name dead
  * buffers.
@@ -126,6 +157,33 @@ void p2pacc_reset(struct p2pacc_device *adev, const char *why)
 {
 	mutex_lock(&adev->owner_lock);
 	p2pacc_revoke_all(adev, why);
+	mutex_unlock(&adev->owner_lock);
+}
+
+/**
+ * p2pacc_reset_begin() - the device goes into reset: revoke, refuse buffers
+ * @adev: device
+ * @why: what happened, for the kernel log
+ *
+ * Until p2pacc_reset_end(), allocations fail with -EBUSY, so nothing
+ * touches device memory while the device is in reset.
+ */
+void p2pacc_reset_begin(struct p2pacc_device *adev, const char *why)
+{
+	mutex_lock(&adev->owner_lock);
+	adev->resetting = true;
+	p2pacc_revoke_all(adev, why);
+	mutex_unlock(&adev->owner_lock);
+}
+
+/**
+ * p2pacc_reset_end() - the device is back: allocations work again
+ * @adev: device
+ */
+void p2pacc_reset_end(struct p2pacc_device *adev)
+{
+	mutex_lock(&adev->owner_lock);
+	adev->resetting = false;
 	mutex_unlock(&adev->owner_lock);
 }
 
@@ -169,27 +227,4 @@ void p2pacc_owner_close(struct drm_device *drm, struct drm_file *file)
 		adev->owner = NULL;
 	}
 	mutex_unlock(&adev->owner_lock);
-}
-
-/**
- * p2pacc_reset_ioctl() - DRM_IOCTL_P2PACC_RESET (CAP_SYS_ADMIN)
- * @drm: DRM device
- * @data: &struct drm_p2pacc_reset
- * @file: the owner's file
- *
- * Return: 0, -EINVAL on flags or padding, -ENODEV once unplugged.
- */
-int p2pacc_reset_ioctl(struct drm_device *drm, void *data,
-		       struct drm_file *file)
-{
-	struct drm_p2pacc_reset *args = data;
-	int idx;
-
-	if (args->flags || args->pad)
-		return -EINVAL;
-	if (!drm_dev_enter(drm, &idx))
-		return -ENODEV;
-	p2pacc_reset(to_p2pacc_device(drm), "reset by ioctl");
-	drm_dev_exit(idx);
-	return 0;
 }

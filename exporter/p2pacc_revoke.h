@@ -13,10 +13,10 @@ struct p2pacc_device;
 void p2pacc_bo_revoke(struct p2pacc_bo *bo);
 unsigned int p2pacc_revoke_all(struct p2pacc_device *adev, const char *why);
 void p2pacc_reset(struct p2pacc_device *adev, const char *why);
+void p2pacc_reset_begin(struct p2pacc_device *adev, const char *why);
+void p2pacc_reset_end(struct p2pacc_device *adev);
 
 int p2pacc_owner_open(struct drm_device *drm, struct drm_file *file);
 void p2pacc_owner_close(struct drm_device *drm, struct drm_file *file);
-int p2pacc_reset_ioctl(struct drm_device *drm, void *data,
-		       struct drm_file *file);
 
 #endif /* __P2PACC_REVOKE_H__ */

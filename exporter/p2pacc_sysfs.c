@@ -1,43 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * p2p_accel: sysfs attributes of the PCI device (driver dev_groups, so
- * they exist exactly while the driver is bound).
+ * they exist exactly while the driver is bound). They let anyone read the
+ * memory state while another process owns the device node;
+ * exporter/ABI/sysfs-driver-p2p_accel documents them.
  *
- *   accel_reset   (0200) write 1: simulate a catastrophic error; every
- *                 buffer is revoked and its memory reclaimed. Not "reset":
- *                 the PCI core may already own that name (function reset).
  *   devmem_size   (0444) bytes of device memory
  *   devmem_used   (0444) bytes of device memory held by buffers
  */
 #include <linux/device.h>
-#include <linux/kstrtox.h>
 #include <linux/pci.h>
 #include <linux/sysfs.h>
 
 #include "p2pacc_drv.h"
-#include "p2pacc_revoke.h"
 #include "p2pacc_sysfs.h"
 
 static struct p2pacc_device *p2pacc_sysfs_device(struct device *dev)
 {
 	return pci_get_drvdata(to_pci_dev(dev));
 }
-
-static ssize_t accel_reset_store(struct device *dev,
-				 struct device_attribute *attr,
-				 const char *buf, size_t count)
-{
-	bool reset;
-	int ret;
-
-	ret = kstrtobool(buf, &reset);
-	if (ret)
-		return ret;
-	if (reset)
-		p2pacc_reset(p2pacc_sysfs_device(dev), "reset through sysfs");
-	return count;
-}
-static DEVICE_ATTR_WO(accel_reset);
 
 static ssize_t devmem_size_show(struct device *dev,
 				struct device_attribute *attr, char *buf)
@@ -56,7 +37,6 @@ static ssize_t devmem_used_show(struct device *dev,
 static DEVICE_ATTR_RO(devmem_used);
 
 static struct attribute *p2pacc_sysfs_attrs[] = {
-	&dev_attr_accel_reset.attr,
 	&dev_attr_devmem_size.attr,
 	&dev_attr_devmem_used.attr,
 	NULL

@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -146,26 +147,16 @@ static inline int find_accel(char *node, size_t nlen, char *bdf, size_t blen)
 
 /* ---- buffers ------------------------------------------------------------ */
 
-/* DRM_IOCTL_P2PACC_ALLOC; @dev_offset may be NULL. */
-static inline int accel_alloc_at(int fd, uint64_t size, uint64_t align,
-				 uint32_t *handle, uint64_t *dev_offset)
+/* DRM_IOCTL_P2PACC_ALLOC; @handle may be NULL. */
+static inline int accel_alloc(int fd, uint64_t size, uint64_t align,
+			      uint32_t *handle)
 {
 	struct drm_p2pacc_alloc a = { .size = size, .alignment = align };
 	int ret = xioctl(fd, DRM_IOCTL_P2PACC_ALLOC, &a);
 
-	if (!ret) {
-		if (handle)
-			*handle = a.handle;
-		if (dev_offset)
-			*dev_offset = a.dev_offset;
-	}
+	if (!ret && handle)
+		*handle = a.handle;
 	return ret;
-}
-
-static inline int accel_alloc(int fd, uint64_t size, uint64_t align,
-			      uint32_t *handle)
-{
-	return accel_alloc_at(fd, size, align, handle, NULL);
 }
 
 /* DRM_IOCTL_PRIME_HANDLE_TO_FD, as libdrm's drmPrimeHandleToFD() does. */
@@ -206,6 +197,64 @@ static inline uint8_t *map_gem(int fd, uint32_t handle, uint64_t size)
 	}
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
 	return p == MAP_FAILED ? NULL : p;
+}
+
+/* ---- debugfs: /sys/kernel/debug/accel/<PCI address>/ -------------------- */
+
+static inline int accel_debugfs_open(const char *bdf, const char *file,
+				     int flags)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/accel/%s/%s", bdf, file);
+	fd = open(path, flags | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* The simulated catastrophe: every buffer is revoked. 0 or -errno. */
+static inline int accel_debug_reset(const char *bdf)
+{
+	int fd = accel_debugfs_open(bdf, "reset", O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return fd;
+	if (write(fd, "1", 1) != 1)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/*
+ * Where the one live buffer of @size sits in device memory, from the
+ * debugfs "buffers" list (the ABI does not tell). -ENOENT if no buffer has
+ * that size, -EEXIST if several do.
+ */
+static inline int accel_debug_offset(const char *bdf, uint64_t size,
+				     uint64_t *off)
+{
+	unsigned long long o, sz;
+	int fd, found = 0;
+	char line[256];
+	FILE *f;
+
+	fd = accel_debugfs_open(bdf, "buffers", O_RDONLY);
+	if (fd < 0)
+		return fd;
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "offset %llx size %llu", &o, &sz) != 2 ||
+		    sz != size)
+			continue;
+		*off = o;
+		found++;
+	}
+	fclose(f);
+	return found == 1 ? 0 : found ? -EEXIST : -ENOENT;
 }
 
 #endif /* P2PMEM_ACCEL_TEST_H */

@@ -83,13 +83,6 @@ static int find_rxe(char *name, size_t len)
 
 /* ---- the accelerator ---------------------------------------------------- */
 
-static int accel_reset(int fd)
-{
-	struct drm_p2pacc_reset r = { 0 };
-
-	return xioctl(fd, DRM_IOCTL_P2PACC_RESET, &r);
-}
-
 /* ---- two connected queue pairs ------------------------------------------ */
 
 struct link {
@@ -170,8 +163,9 @@ struct env {
 	char rxe[64];
 	struct link l;
 	int accel;		/* the owner's FD; -1 once closed */
+	char bdf[32];		/* the accelerator's PCI address */
 	uint32_t bo;		/* GEM handle of the device buffer */
-	uint64_t bo_offset;	/* its offset in device memory */
+	uint64_t bo_offset;	/* its offset in device memory (debugfs) */
 	int dmabuf;		/* its dma-buf; -1 once closed */
 	struct buf dev, host;
 };
@@ -218,12 +212,14 @@ static void env_setup_accel(struct __test_metadata *_metadata, struct env *e)
 	char node[64];
 	int ret;
 
-	if (find_accel(node, sizeof(node), NULL, 0))
+	if (find_accel(node, sizeof(node), e->bdf, sizeof(e->bdf)))
 		SKIP(return, "no device bound to p2p_accel (module not loaded?)");
 	e->accel = open(node, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, e->accel) TH_LOG("open %s: %s", node, strerror(errno));
-	ret = accel_alloc_at(e->accel, BUF_SIZE, 0, &e->bo, &e->bo_offset);
+	ret = accel_alloc(e->accel, BUF_SIZE, 0, &e->bo);
 	ASSERT_EQ(0, ret) TH_LOG("alloc: %s", strerror(-ret));
+	ret = accel_debug_offset(e->bdf, BUF_SIZE, &e->bo_offset);
+	ASSERT_EQ(0, ret) TH_LOG("offset from debugfs: %s", strerror(-ret));
 	ASSERT_EQ(0, prime_export(e->accel, e->bo, &e->dmabuf));
 	e->dev.size = BUF_SIZE;
 	e->dev.device = true;
@@ -970,7 +966,7 @@ TEST_F_TIMEOUT(dmabuf_mr, reset_revokes_the_mr_and_its_keys_fail, 180)
 	ASSERT_EQ(0, reg_dev(&self->e, 0, BUF_SIZE, DEV_IOVA));
 	move_and_verify(_metadata, &self->e.l, IB_UVERBS_WR_RDMA_WRITE,
 			&self->e.host, 0, &self->e.dev, 0, 4096, 34);
-	ASSERT_EQ(0, accel_reset(self->e.accel));
+	ASSERT_EQ(0, accel_debug_reset(self->e.bdf));
 	munmap(self->e.dev.cpu, self->e.dev.size);
 	self->e.dev.cpu = NULL;
 	check_revoked(_metadata, &self->e);
@@ -998,7 +994,7 @@ TEST_F_TIMEOUT(dmabuf_mr, revoked_lkey_as_write_source_completes_with_local_prot
 
 	NEED_P2P();
 	ASSERT_EQ(0, reg_dev(&self->e, 0, BUF_SIZE, DEV_IOVA));
-	ASSERT_EQ(0, accel_reset(self->e.accel));
+	ASSERT_EQ(0, accel_debug_reset(self->e.bdf));
 	munmap(self->e.dev.cpu, self->e.dev.size);
 	self->e.dev.cpu = NULL;
 	memset(self->e.host.cpu, 0x3c, self->e.host.size);
@@ -1013,7 +1009,7 @@ TEST_F_TIMEOUT(dmabuf_mr, revoke_of_an_mr_registered_at_an_offset, 180)
 {
 	NEED_P2P();
 	ASSERT_EQ(0, reg_dev(&self->e, SZ_1M, SZ_64K, DEV_IOVA + SZ_1M));
-	ASSERT_EQ(0, accel_reset(self->e.accel));
+	ASSERT_EQ(0, accel_debug_reset(self->e.bdf));
 	munmap(self->e.dev.cpu, self->e.dev.size);
 	self->e.dev.cpu = NULL;
 	check_revoked(_metadata, &self->e);
@@ -1087,6 +1083,7 @@ FIXTURE_TEARDOWN(revoke_under_traffic)
 struct revoker {
 	int accel;			/* the owner's FD; replaced on close */
 	const char *node;		/* to open the device again */
+	const char *bdf;		/* to reset it */
 	bool by_owner_close;
 	uint64_t size;
 	int successes;			/* completions seen by the poster */
@@ -1115,14 +1112,16 @@ static void *revoker_thread(void *arg)
 		if (r->accel < 0)
 			r->revoke_ret = -errno;
 	} else {
-		r->revoke_ret = accel_reset(r->accel);
+		r->revoke_ret = accel_debug_reset(r->bdf);
 	}
 	/*
 	 * Straight away take the freed memory back (zero-filled): a byte
 	 * RDMA puts there from now on is a write after revoke.
 	 */
 	r->alloc_ret = r->accel < 0 ? -EBADF :
-		accel_alloc_at(r->accel, r->size, 0, &r->new_bo, &r->new_offset);
+		accel_alloc(r->accel, r->size, 0, &r->new_bo);
+	if (!r->alloc_ret)
+		r->alloc_ret = accel_debug_offset(r->bdf, r->size, &r->new_offset);
 	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -1136,7 +1135,7 @@ TEST_F_TIMEOUT(revoke_under_traffic, fails_cleanly_and_nothing_lands_after, 300)
 	 */
 	const int max_wrs = 4000, depth = 16, after = 32;
 	struct revoker r = {
-		.accel = self->e.accel, .node = self->node,
+		.accel = self->e.accel, .node = self->node, .bdf = self->e.bdf,
 		.by_owner_close = variant->by_owner_close,
 		.size = BUF_SIZE, .min_successes = 8,
 	};
@@ -1258,7 +1257,7 @@ TEST_F_TIMEOUT(dmabuf_mr, revoked_keys_are_not_reused_until_dereg, 600)
 	ASSERT_EQ(0, reg_dev(&self->e, 0, BUF_SIZE, DEV_IOVA));
 	revoked_lkey = self->e.dev.mr.lkey;
 	revoked_rkey = self->e.dev.mr.rkey;
-	ASSERT_EQ(0, accel_reset(self->e.accel));
+	ASSERT_EQ(0, accel_debug_reset(self->e.bdf));
 
 	/*
 	 * Register and deregister MRs over and over: none may get the
@@ -1373,7 +1372,7 @@ TEST_F(dmabuf_mr, unsupported_access_flags_are_einval)
 
 TEST_F(dmabuf_mr, dmabuf_revoked_before_registration_is_enodev)
 {
-	ASSERT_EQ(0, accel_reset(self->e.accel));
+	ASSERT_EQ(0, accel_debug_reset(self->e.bdf));
 	EXPECT_EQ(-ENODEV, reg_fd(&self->e, self->e.dmabuf, 0, PAGE, 0,
 				  UV_ACCESS_ALL));
 	munmap(self->e.dev.cpu, self->e.dev.size);

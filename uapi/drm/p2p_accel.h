@@ -10,20 +10,27 @@
  * DRM_IOCTL_GEM_CLOSE, map with DRM_IOCTL_P2PACC_MMAP_OFFSET + mmap() on
  * the device node or with mmap() on the dma-buf FD.
  *
- * When the owner closes the device node, when the device is reset
- * (DRM_IOCTL_P2PACC_RESET or the "accel_reset" sysfs attribute) and when the
- * device is unbound, every buffer is revoked: importers are told, CPU
- * mappings are zapped (later accesses raise SIGBUS) and the memory is
- * reclaimed. A revoked buffer's dma-buf FD stays a valid FD, but attach,
- * map, vmap and mmap on it fail with ENODEV.
+ * When the owner closes the device node, when the device is reset (a PCI
+ * function reset, PCIe error recovery) or suspended, and when it is
+ * unbound, every buffer is revoked: importers are told and must stop, CPU
+ * mappings are zapped (later accesses raise SIGBUS), and once no importer
+ * holds a mapping any more the memory is scrubbed and reclaimed. A revoked
+ * buffer's dma-buf FD stays a valid FD, but attach, map, vmap and mmap on
+ * it fail with ENODEV. While the device is in reset, allocating fails with
+ * EBUSY.
  *
  * Errors: EINVAL for unknown flags, nonzero padding and bad sizes or
  * alignments; ENOENT for an unknown GEM handle; ENOMEM when no free range
  * of device memory is large enough (never a partial buffer); ENODEV for a
  * revoked buffer or an unplugged device. Attaching a dma-buf fails with
- * EOPNOTSUPP for an importer that cannot take peer-to-peer memory and with
- * EXDEV when the PCI topology does not allow peer-to-peer DMA between the
- * accelerator and the importing device (pci_p2pdma_distance() < 0).
+ * EOPNOTSUPP for an importer that cannot take peer-to-peer memory or cannot
+ * be revoked, and with EXDEV when the importing device cannot reach the
+ * buffer: the PCI topology does not allow peer-to-peer DMA between it and
+ * the accelerator, or its DMA mask does not cover the buffer's addresses.
+ *
+ * Memory use can be read without owning the device: the PCI device's sysfs
+ * attributes devmem_size and devmem_used, and the owner's fdinfo
+ * (drm-total-memory, drm-shared-memory).
  */
 #ifndef __UAPI_DRM_P2P_ACCEL_H__
 #define __UAPI_DRM_P2P_ACCEL_H__
@@ -38,7 +45,6 @@ extern "C" {
 #define DRM_P2PACC_QUERY		0x00
 #define DRM_P2PACC_ALLOC		0x01
 #define DRM_P2PACC_MMAP_OFFSET		0x02
-#define DRM_P2PACC_RESET		0x03
 
 #define DRM_IOCTL_P2PACC_QUERY \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_P2PACC_QUERY, struct drm_p2pacc_query)
@@ -47,8 +53,6 @@ extern "C" {
 #define DRM_IOCTL_P2PACC_MMAP_OFFSET \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_P2PACC_MMAP_OFFSET, \
 		 struct drm_p2pacc_mmap_offset)
-#define DRM_IOCTL_P2PACC_RESET \
-	DRM_IOW(DRM_COMMAND_BASE + DRM_P2PACC_RESET, struct drm_p2pacc_reset)
 
 /**
  * DRM_P2PACC_CAP_STATIC_DMABUF - buffers export as static dma-bufs
@@ -111,8 +115,6 @@ struct drm_p2pacc_alloc {
 	__u32 flags;
 	/** @handle: Out: GEM handle of the new buffer. */
 	__u32 handle;
-	/** @dev_offset: Out: offset of the buffer in device memory. */
-	__u64 dev_offset;
 };
 
 /**
@@ -127,19 +129,6 @@ struct drm_p2pacc_mmap_offset {
 	__u32 flags;
 	/** @offset: Out: offset to pass to mmap(). */
 	__u64 offset;
-};
-
-/**
- * struct drm_p2pacc_reset - reset the device (a simulated catastrophe)
- *
- * Needs CAP_SYS_ADMIN. Every buffer is revoked and its memory reclaimed;
- * the caller keeps its handles, but they name dead buffers.
- */
-struct drm_p2pacc_reset {
-	/** @flags: In: must be zero. */
-	__u32 flags;
-	/** @pad: Must be zero. */
-	__u32 pad;
 };
 
 #if defined(__cplusplus)

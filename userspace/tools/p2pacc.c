@@ -4,6 +4,9 @@
  *
  *   p2pacc [--device PATH] info|alloc|export|reset [options]
  *
+ * info works while another process owns the device (from sysfs), and so
+ * does reset (debugfs or the PCI reset, never the device node).
+ *
  * Each verb takes --help. Exit status: 0 on success, 1 on failure, 2 on a
  * usage error.
  */
@@ -34,7 +37,7 @@ static void usage_main(FILE *f)
 	      "  alloc    allocate device memory, write and check it, free it\n"
 	      "  export   allocate, export as a dma-buf FD, optionally run a\n"
 	      "           command that inherits it\n"
-	      "  reset    reset the device: revoke every buffer\n"
+	      "  reset    revoke every buffer: simulated error or PCI reset (root)\n"
 	      "\n"
 	      "Options:\n"
 	      "  --device PATH  accel node (default: the first p2p_accel device)\n"
@@ -53,10 +56,81 @@ static int open_device(struct p2pacc **dev)
 
 	if (ret == -EBUSY)
 		fprintf(stderr, "p2pacc: the device is owned by another process\n");
+	else if (ret == -ENODEV && device_path)
+		fprintf(stderr, "p2pacc: %s is not a p2p_accel device\n", device_path);
 	return ret;
 }
 
+/*
+ * The node (--device, or the first p2p_accel device) and its PCI address.
+ * Returns 0, or the exit status after printing why.
+ */
+static int find_device(char *node, size_t len, char *bdf, size_t bdf_len)
+{
+	int ret;
+
+	if (!device_path) {
+		ret = p2pacc_find(node, len, bdf, bdf_len);
+		if (ret == -ENODEV) {
+			fprintf(stderr, "p2pacc: no p2p_accel device\n");
+			return 1;
+		}
+		return ret ? fail("find the device", ret) : 0;
+	}
+	if (strlen(device_path) >= len)
+		return fail(device_path, -ENAMETOOLONG);
+	strcpy(node, device_path);
+	ret = p2pacc_pci_address(node, bdf, bdf_len);
+	if (ret == -ENODEV) {
+		fprintf(stderr, "p2pacc: %s is not a p2p_accel device\n", node);
+		return 1;
+	}
+	return ret ? fail(node, ret) : 0;
+}
+
 /* ---- info ---------------------------------------------------------------- */
+
+static const char info_help[] =
+	"usage: p2pacc info\n\n"
+	"Print the device's node, PCI address, device memory size, free and used\n"
+	"memory, alignment and capabilities, asking the device itself (it is\n"
+	"opened as its owner, briefly). While another process owns it (EBUSY),\n"
+	"read sysfs instead (devmem_size, devmem_used: anyone may), which knows\n"
+	"no alignment or capabilities, and show the owner and its memory use\n"
+	"from its fdinfo (drm-total-memory, drm-shared-memory) when it can see\n"
+	"the owner's file descriptors (root can).\n";
+
+/* The process name of @pid, or "?". */
+static void read_comm(pid_t pid, char *comm, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(comm, len, "?");
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(comm, (int)len, f))
+		comm[strcspn(comm, "\n")] = '\0';
+	fclose(f);
+}
+
+static void print_owner(const char *node)
+{
+	struct p2pacc_owner owner;
+	char comm[32];
+
+	if (p2pacc_owner(node, &owner)) {
+		puts("owner:      not visible (another user's process? root sees all)");
+		return;
+	}
+	read_comm(owner.pid, comm, sizeof(comm));
+	printf("owner:      pid %d (%s) fd %d, drm-client-id %" PRIu64 ": %" PRIu64
+	       " bytes in its buffers, %" PRIu64 " of them exported\n",
+	       (int)owner.pid, comm, owner.fd, owner.client_id,
+	       owner.total_memory, owner.shared_memory);
+}
 
 static int cmd_info(int argc, char **argv)
 {
@@ -64,36 +138,55 @@ static int cmd_info(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
-	char node[PATH_MAX], bdf[64] = "?";
+	char node[PATH_MAX], bdf[64];
 	struct p2pacc_info info;
 	struct p2pacc *dev;
-	int c, ret;
+	int c, ret, busy;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (c == 'h') {
-			puts("usage: p2pacc info\n\n"
-			     "Open the device (as its owner, briefly) and print its\n"
-			     "node, PCI address, device memory size, free memory,\n"
-			     "alignment and capabilities.");
+			fputs(info_help, stdout);
 			return 0;
 		}
 		return 2;
 	}
+	if (optind < argc) {
+		fprintf(stderr, "p2pacc: info takes no argument\n");
+		return 2;
+	}
 
-	if (!device_path && !p2pacc_find(node, sizeof(node), bdf, sizeof(bdf)))
-		device_path = node;
-	ret = open_device(&dev);
+	ret = find_device(node, sizeof(node), bdf, sizeof(bdf));
 	if (ret)
+		return ret;
+	ret = p2pacc_open(node, &dev);
+	busy = ret == -EBUSY;
+	if (busy) {
+		ret = p2pacc_info_sysfs(node, &info);
+		if (ret)
+			return fail("read devmem_size and devmem_used in sysfs", ret);
+	} else if (ret) {
 		return fail("open", ret);
-	ret = p2pacc_query(dev, &info);
-	p2pacc_close(dev);
-	if (ret)
-		return fail("query", ret);
+	} else {
+		ret = p2pacc_query(dev, &info);
+		p2pacc_close(dev);
+		if (ret)
+			return fail("query", ret);
+	}
 
-	printf("device:     %s (PCI %s)\n", device_path ? device_path : "?", bdf);
+	printf("device:     %s (PCI %s)\n", node, bdf);
+	printf("source:     %s\n", busy ?
+	       "sysfs (the device is owned by another process)" :
+	       "the device (query ioctl)");
 	printf("mem_size:   %" PRIu64 " (%" PRIu64 " MiB)\n", info.mem_size,
 	       info.mem_size >> 20);
 	printf("mem_free:   %" PRIu64 "\n", info.mem_free);
+	printf("mem_used:   %" PRIu64 "\n", info.mem_size - info.mem_free);
+	if (busy) {
+		puts("alignment:  unknown (only the owner can query it)");
+		puts("caps:       unknown (only the owner can query them)");
+		print_owner(node);
+		return 0;
+	}
 	printf("alignment:  %" PRIu64 "\n", info.alignment);
 	printf("caps:      %s%s%s\n",
 	       info.caps & P2PACC_CAP_STATIC_DMABUF ? " static-dmabuf" : "",
@@ -309,49 +402,64 @@ err:
 
 /* ---- reset --------------------------------------------------------------- */
 
+static const char reset_help[] =
+	"usage: p2pacc reset [--pci]\n\n"
+	"Revoke every buffer, as after a catastrophic device error: importers are\n"
+	"told, CPU mappings zapped, the memory scrubbed and reclaimed. Needs root.\n"
+	"By default this writes 1 to the debugfs file\n"
+	"/sys/kernel/debug/accel/<PCI address>/reset, a simulated error (debugfs\n"
+	"must be mounted there); --pci resets the PCI function instead\n"
+	"(/sys/bus/pci/devices/<PCI address>/reset, if the device has a reset\n"
+	"method), which the driver treats as any real reset. Neither opens the\n"
+	"device, so both work while another process owns it; that owner keeps\n"
+	"its file and handles, which now name dead buffers.\n";
+
 static int cmd_reset(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "sysfs", no_argument, NULL, 's' },
+		{ "pci", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
-	struct p2pacc *dev;
-	int c, sysfs = 0, ret;
+	char node[PATH_MAX], bdf[64];
+	int c, pci = 0, ret;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 's':
-			sysfs = 1;
+		case 'p':
+			pci = 1;
 			break;
 		case 'h':
-			puts("usage: p2pacc reset [--sysfs]\n\n"
-			     "Reset the device, as after a catastrophic error: every\n"
-			     "buffer is revoked (importers told, mappings zapped) and\n"
-			     "its memory reclaimed. Needs root. By default this opens\n"
-			     "the device and uses the reset ioctl, which fails while\n"
-			     "another process owns it; --sysfs writes the device's\n"
-			     "sysfs 'accel_reset' attribute instead, which works anyway.");
+			fputs(reset_help, stdout);
 			return 0;
 		default:
 			return 2;
 		}
 	}
-
-	if (sysfs) {
-		ret = p2pacc_reset_sysfs(NULL);
-		if (ret)
-			return fail("reset through sysfs", ret);
-	} else {
-		ret = open_device(&dev);
-		if (ret)
-			return fail("open", ret);
-		ret = p2pacc_reset(dev);
-		p2pacc_close(dev);
-		if (ret)
-			return fail("reset", ret);
+	if (optind < argc) {
+		fprintf(stderr, "p2pacc: reset takes no argument\n");
+		return 2;
 	}
-	puts("reset done");
+
+	ret = find_device(node, sizeof(node), bdf, sizeof(bdf));
+	if (ret)
+		return ret;
+	if (pci) {
+		ret = p2pacc_pci_reset(node);
+		if (ret == -ENOENT)
+			fprintf(stderr, "p2pacc: PCI device %s has no reset method\n",
+				bdf);
+		if (ret)
+			return fail("PCI function reset", ret);
+	} else {
+		ret = p2pacc_debug_reset(node);
+		if (ret == -ENOENT)
+			fprintf(stderr, "p2pacc: no reset file for %s: is debugfs mounted on /sys/kernel/debug?\n",
+				bdf);
+		if (ret)
+			return fail("reset through debugfs", ret);
+	}
+	printf("reset done (%s)\n", pci ? "PCI function reset" : "debugfs");
 	return 0;
 }
 

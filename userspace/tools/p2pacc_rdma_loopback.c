@@ -67,9 +67,10 @@ static void usage(FILE *f)
 	      "  -o, --offset OFF     register the MR OFF bytes into the buffer, a\n"
 	      "                       multiple of the page size (default 0)\n"
 	      "  -n, --iters N        run the steps N times (default 1)\n"
-	      "  -r, --revoke         then reset the accelerator (needs root) and check\n"
-	      "                       that the revoked MR fails RDMA WRITE with a remote\n"
-	      "                       access error and still deregisters\n"
+	      "  -r, --revoke         then reset the accelerator (its debugfs \"reset\",\n"
+	      "                       needs root) and check that the revoked MR fails\n"
+	      "                       RDMA WRITE with a remote access error and still\n"
+	      "                       deregisters\n"
 	      "  -p, --probe          only probe, as NCCL and UCX do: register fd -1\n"
 	      "                       with length 0 and with one page; both must fail\n"
 	      "                       with EBADF, which means dma-buf MRs are supported\n"
@@ -486,10 +487,19 @@ static int setup_devmem(struct ctx *c)
 	int ret;
 
 	strcpy(c->accel_bdf, "?");
-	if (c->o.accel)
+	if (c->o.accel) {
 		snprintf(c->accel_path, sizeof(c->accel_path), "%s", c->o.accel);
-	else if (p2pacc_find(c->accel_path, sizeof(c->accel_path),
-			     c->accel_bdf, sizeof(c->accel_bdf))) {
+		ret = p2pacc_pci_address(c->accel_path, c->accel_bdf,
+					 sizeof(c->accel_bdf));
+		if (ret == -ENODEV)
+			fprintf(stderr, PROG ": %s is not a p2p_accel accelerator\n",
+				c->accel_path);
+		else if (ret)
+			verr(c->accel_path, -ret);
+		if (ret)
+			return -1;
+	} else if (p2pacc_find(c->accel_path, sizeof(c->accel_path),
+			       c->accel_bdf, sizeof(c->accel_bdf))) {
 		fprintf(stderr, PROG ": no p2p_accel accelerator\n");
 		return -1;
 	}
@@ -671,9 +681,10 @@ static int step_revoke(struct ctx *c)
 
 	p2pacc_munmap(c->dev_map, c->alloc_size);
 	c->dev_map = c->dev = NULL;
-	ret = p2pacc_reset(c->accel);
+	/* The simulated catastrophe: debugfs, root only. */
+	ret = p2pacc_debug_reset(c->accel_path);
 	if (ret) {
-		verr("p2pacc_reset", -ret);
+		verr("p2pacc_debug_reset", -ret);
 		return -1;
 	}
 	fill(c->host, c->o.size, 1);

@@ -6,23 +6,27 @@
  * userspace on its behalf, so the exporter's peer-to-peer policy sees a
  * real PCI client. Through /dev/p2pacc_importer a test can:
  *
- *  - attach as a static importer that takes peer2peer memory and has a
- *    revoke callback (the default: what an RDMA NIC without on-demand
- *    paging does), as a dynamic one whose move_notify is its revoke, as a
- *    static peer2peer importer that cannot be revoked, or as a plain
- *    static importer (dma_buf_attach());
- *  - read and write a dma-buf through dma_buf_vmap() (__iomem);
+ *  - attach as a pinned peer2peer importer with invalidate_mappings (the
+ *    default: revocable, what an RDMA NIC without on-demand paging does),
+ *    as a dynamic one, as a pinned one without invalidate_mappings (not
+ *    revocable), as a plain static importer (dma_buf_attach()), or as a
+ *    "lazy" revocable one that breaks its promise and keeps its mapping
+ *    after invalidate_mappings until told to unmap;
+ *  - read and write a dma-buf through dma_buf_vmap() (__iomem), or hold a
+ *    vmap across calls;
  *  - make the edu DMA engine copy between its internal 4 KiB buffer and
  *    the buffer, using the bus addresses of the exporter's sg_table;
- *  - see how often the revoke callback ran, and hold one callback until
- *    told to go on, to observe the exporter while a revoke is in progress.
+ *  - narrow the edu's DMA mask;
+ *  - see how often invalidate_mappings ran, and hold one call until told
+ *    to go on, to observe the exporter while a revoke is in progress.
  *
  * Locking, outermost first: &p2pi_ctx.attach_lock -> dma_resv ->
  * &p2pi_ctx.lock -> p2pi_edu_lock. &p2pi_ctx.lock protects the attachment
  * and @revoked; it is taken inside the dma-buf's reservation lock (the
- * revoke callback runs with it held) and is held across a DMA, so the
- * callback waits for a DMA in flight: after it returns, the edu never
- * touches the buffer again.
+ * invalidate_mappings callback runs with it held) and is held across a
+ * DMA, so the callback waits for a DMA in flight: after it returns, the
+ * edu never touches the buffer again. Pinning and mapping happen under the
+ * reservation, as for an RDMA MR.
  */
 #include <linux/delay.h>
 #include <linux/dma-buf.h>
@@ -72,16 +76,37 @@ struct p2pi_ctx {
 	struct dma_buf *dmabuf;
 	struct dma_buf_attachment *attach;
 	struct sg_table *sgt;
+	bool pinned;
+	bool lazy;
 	bool revoked;
+	/* a held vmap (P2PI_IOC_VMAP_HOLD), under @attach_lock */
+	struct dma_buf *vmap_buf;
+	struct iosys_map vmap;
 	atomic_t revoke_calls;
 	atomic_t in_revoke;
 	atomic_t block_revoke;
 	struct completion release;
 };
 
-/* ---- the revoke callback ---------------------------------------------- */
+/* ---- invalidate_mappings ---------------------------------------------- */
 
-/* revoke for static attachments, move_notify for dynamic ones */
+/* Under the reservation and &p2pi_ctx.lock: drop the mapping and the pin. */
+static void p2pi_unmap_locked(struct p2pi_ctx *ctx)
+{
+	dma_resv_assert_held(ctx->dmabuf->resv);
+	lockdep_assert_held(&ctx->lock);
+	if (ctx->sgt) {
+		dma_buf_unmap_attachment(ctx->attach, ctx->sgt,
+					 DMA_BIDIRECTIONAL);
+		ctx->sgt = NULL;
+	}
+	if (ctx->pinned) {
+		dma_buf_unpin(ctx->attach);
+		ctx->pinned = false;
+	}
+}
+
+/* For pinned importers a revoke; dynamic ones would map again. */
 static void p2pi_revoke(struct dma_buf_attachment *attach)
 {
 	struct p2pi_ctx *ctx = attach->importer_priv;
@@ -100,29 +125,23 @@ static void p2pi_revoke(struct dma_buf_attachment *attach)
 	}
 
 	/*
-	 * Waits for a DMA in flight; none starts after this, and the bus
-	 * addresses are given back now, as the revoke contract allows.
+	 * Waits for a DMA in flight; none starts after this. The mapping is
+	 * given back now, as invalidate_mappings promises, unless this
+	 * importer is the lazy one.
 	 */
 	mutex_lock(&ctx->lock);
 	ctx->revoked = true;
-	if (ctx->sgt) {
-		dma_buf_unmap_attachment(attach, ctx->sgt, DMA_BIDIRECTIONAL);
-		ctx->sgt = NULL;
-	}
+	if (!ctx->lazy)
+		p2pi_unmap_locked(ctx);
 	mutex_unlock(&ctx->lock);
 }
 
-static const struct dma_buf_attach_ops p2pi_static_ops = {
+static const struct dma_buf_attach_ops p2pi_revocable_ops = {
 	.allow_peer2peer = true,
-	.revoke = p2pi_revoke,
+	.invalidate_mappings = p2pi_revoke,
 };
 
-static const struct dma_buf_attach_ops p2pi_dynamic_ops = {
-	.allow_peer2peer = true,
-	.move_notify = p2pi_revoke,
-};
-
-static const struct dma_buf_attach_ops p2pi_unrevocable_ops = {
+static const struct dma_buf_attach_ops p2pi_pinned_ops = {
 	.allow_peer2peer = true,
 };
 
@@ -133,32 +152,28 @@ static int p2pi_detach(struct p2pi_ctx *ctx)
 {
 	struct dma_buf_attachment *attach;
 	struct dma_buf *dmabuf;
-	struct sg_table *sgt;
 	struct pci_dev *edu;
 
 	lockdep_assert_held(&ctx->attach_lock);
 
+	dmabuf = READ_ONCE(ctx->dmabuf);
+	if (!dmabuf)
+		return -ENOTCONN;
+
+	/* Unless invalidate_mappings did already. */
+	dma_resv_lock(dmabuf->resv, NULL);
 	mutex_lock(&ctx->lock);
+	p2pi_unmap_locked(ctx);
 	attach = ctx->attach;
-	dmabuf = ctx->dmabuf;
-	sgt = ctx->sgt;
 	edu = ctx->edu;
 	ctx->attach = NULL;
 	ctx->dmabuf = NULL;
-	ctx->sgt = NULL;
 	ctx->edu = NULL;
 	ctx->revoked = false;
+	ctx->lazy = false;
 	mutex_unlock(&ctx->lock);
-	if (!attach)
-		return -ENOTCONN;
+	dma_resv_unlock(dmabuf->resv);
 
-	/*
-	 * Unless the revoke callback did already. For a dynamic attachment
-	 * to a static exporter the core keeps the mapping it made at attach
-	 * time: this unmap is a no-op and detach unmaps.
-	 */
-	if (sgt)
-		dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
 	dma_buf_detach(dmabuf, attach);
 	dma_buf_put(dmabuf);
 	pci_dev_put(edu);
@@ -169,14 +184,20 @@ static const struct dma_buf_attach_ops *p2pi_attach_ops(u32 mode)
 {
 	switch (mode) {
 	case P2PI_ATTACH_REVOCABLE:
-		return &p2pi_static_ops;
 	case P2PI_ATTACH_DYNAMIC:
-		return &p2pi_dynamic_ops;
+	case P2PI_ATTACH_LAZY:
+		return &p2pi_revocable_ops;
 	case P2PI_ATTACH_UNREVOCABLE:
-		return &p2pi_unrevocable_ops;
+		return &p2pi_pinned_ops;
 	default:
 		return NULL;
 	}
+}
+
+static bool p2pi_mode_pins(u32 mode)
+{
+	return mode == P2PI_ATTACH_REVOCABLE || mode == P2PI_ATTACH_LAZY ||
+	       mode == P2PI_ATTACH_UNREVOCABLE;
 }
 
 static int p2pi_attach(struct p2pi_ctx *ctx, struct p2pi_attach *args)
@@ -187,7 +208,7 @@ static int p2pi_attach(struct p2pi_ctx *ctx, struct p2pi_attach *args)
 	struct pci_dev *edu;
 	int ret;
 
-	if (args->mode > P2PI_ATTACH_PLAIN || args->pad)
+	if (args->mode > P2PI_ATTACH_LAZY || args->pad)
 		return -EINVAL;
 
 	mutex_lock(&p2pi_edu_lock);
@@ -218,24 +239,43 @@ static int p2pi_attach(struct p2pi_ctx *ctx, struct p2pi_attach *args)
 		ret = PTR_ERR(attach);
 		goto err_put;
 	}
-	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+
+	/*
+	 * Pin and map under the reservation, and publish the mapping before
+	 * unlocking: a revoke finds either no attachment state yet (and the
+	 * exporter refused the map) or all of it.
+	 */
+	dma_resv_lock(dmabuf->resv, NULL);
+	if (p2pi_mode_pins(args->mode)) {
+		ret = dma_buf_pin(attach);
+		if (ret)
+			goto err_unlock;
+	}
+	sgt = dma_buf_map_attachment(attach, DMA_BIDIRECTIONAL);
 	if (IS_ERR(sgt)) {
 		ret = PTR_ERR(sgt);
-		dma_buf_detach(dmabuf, attach);
-		goto err_put;
+		if (p2pi_mode_pins(args->mode))
+			dma_buf_unpin(attach);
+		goto err_unlock;
 	}
-
 	mutex_lock(&ctx->lock);
 	ctx->edu = edu;
 	ctx->dmabuf = dmabuf;
 	ctx->attach = attach;
 	ctx->sgt = sgt;
+	ctx->pinned = p2pi_mode_pins(args->mode);
+	ctx->lazy = args->mode == P2PI_ATTACH_LAZY;
 	ctx->revoked = false;
 	mutex_unlock(&ctx->lock);
+	dma_resv_unlock(dmabuf->resv);
 
 	args->size = dmabuf->size;
 	args->nents = sgt->nents;
 	return 0;
+
+err_unlock:
+	dma_resv_unlock(dmabuf->resv);
+	dma_buf_detach(dmabuf, attach);
 
 err_put:
 	dma_buf_put(dmabuf);
@@ -359,6 +399,10 @@ static int p2pi_dma(struct p2pi_ctx *ctx, struct p2pi_dma *args)
 		ret = -ENODEV;
 		goto out;
 	}
+	if (!ctx->sgt) {
+		ret = -ENOENT;
+		goto out;
+	}
 	if (off >= ctx->dmabuf->size || args->len > ctx->dmabuf->size - off) {
 		ret = -EINVAL;
 		goto out;
@@ -396,6 +440,74 @@ out:
 	return ret;
 }
 
+/* ---- held mappings and DMA mask --------------------------------------- */
+
+/* Drop the attachment's mapping but keep the attachment. */
+static int p2pi_unmap(struct p2pi_ctx *ctx)
+{
+	struct dma_buf *dmabuf = READ_ONCE(ctx->dmabuf);
+	int ret = 0;
+
+	lockdep_assert_held(&ctx->attach_lock);
+	if (!dmabuf)
+		return -ENOTCONN;
+	dma_resv_lock(dmabuf->resv, NULL);
+	mutex_lock(&ctx->lock);
+	if (ctx->sgt || ctx->pinned)
+		p2pi_unmap_locked(ctx);
+	else
+		ret = -ENOENT;
+	mutex_unlock(&ctx->lock);
+	dma_resv_unlock(dmabuf->resv);
+	return ret;
+}
+
+/* A kernel vmap nobody is told to drop: only P2PI_IOC_VMAP_DROP does. */
+static int p2pi_vmap_hold(struct p2pi_ctx *ctx, int fd)
+{
+	struct dma_buf *dmabuf;
+	int ret;
+
+	lockdep_assert_held(&ctx->attach_lock);
+	if (ctx->vmap_buf)
+		return -EBUSY;
+	dmabuf = dma_buf_get(fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	ret = dma_buf_vmap_unlocked(dmabuf, &ctx->vmap);
+	if (ret) {
+		dma_buf_put(dmabuf);
+		return ret;
+	}
+	ctx->vmap_buf = dmabuf;
+	return 0;
+}
+
+static int p2pi_vmap_drop(struct p2pi_ctx *ctx)
+{
+	lockdep_assert_held(&ctx->attach_lock);
+	if (!ctx->vmap_buf)
+		return -ENOENT;
+	dma_buf_vunmap_unlocked(ctx->vmap_buf, &ctx->vmap);
+	dma_buf_put(ctx->vmap_buf);
+	ctx->vmap_buf = NULL;
+	return 0;
+}
+
+static int p2pi_dma_mask(u32 bits)
+{
+	int ret = -ENODEV;
+
+	if (bits < 24 || bits > 64)
+		return -EINVAL;
+	mutex_lock(&p2pi_edu_lock);
+	if (p2pi_edu)
+		ret = dma_set_mask_and_coherent(&p2pi_edu->dev,
+						DMA_BIT_MASK(bits));
+	mutex_unlock(&p2pi_edu_lock);
+	return ret;
+}
+
 /* ---- misc device ------------------------------------------------------ */
 
 static int p2pi_open(struct inode *inode, struct file *file)
@@ -418,6 +530,7 @@ static int p2pi_release(struct inode *inode, struct file *file)
 
 	mutex_lock(&ctx->attach_lock);
 	p2pi_detach(ctx);
+	p2pi_vmap_drop(ctx);
 	mutex_unlock(&ctx->attach_lock);
 	mutex_destroy(&ctx->lock);
 	mutex_destroy(&ctx->attach_lock);
@@ -434,6 +547,8 @@ static long p2pi_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		struct p2pi_rw rw;
 		struct p2pi_dma dma;
 		struct p2pi_status status;
+		__s32 fd;
+		__u32 bits;
 	} u;
 	int ret;
 
@@ -466,7 +581,27 @@ static long p2pi_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		u.status.in_revoke = atomic_read(&ctx->in_revoke);
 		u.status.attached = !!READ_ONCE(ctx->attach);
 		u.status.revoked = READ_ONCE(ctx->revoked);
+		u.status.mapped = !!READ_ONCE(ctx->sgt);
+		u.status.vmapped = !!READ_ONCE(ctx->vmap_buf);
 		ret = 0;
+		break;
+	case P2PI_IOC_UNMAP:
+		mutex_lock(&ctx->attach_lock);
+		ret = p2pi_unmap(ctx);
+		mutex_unlock(&ctx->attach_lock);
+		break;
+	case P2PI_IOC_VMAP_HOLD:
+		mutex_lock(&ctx->attach_lock);
+		ret = p2pi_vmap_hold(ctx, u.fd);
+		mutex_unlock(&ctx->attach_lock);
+		break;
+	case P2PI_IOC_VMAP_DROP:
+		mutex_lock(&ctx->attach_lock);
+		ret = p2pi_vmap_drop(ctx);
+		mutex_unlock(&ctx->attach_lock);
+		break;
+	case P2PI_IOC_DMA_MASK:
+		ret = p2pi_dma_mask(u.bits);
 		break;
 	case P2PI_IOC_BLOCK_REVOKE:
 		reinit_completion(&ctx->release);
@@ -578,4 +713,5 @@ module_exit(p2pi_exit);
 
 MODULE_DESCRIPTION("Test-only dma-buf importer driving the QEMU edu DMA engine");
 MODULE_LICENSE("GPL");
-MODULE_IMPORT_NS(DMA_BUF);
+/* MODULE_IMPORT_NS() takes a token before 6.13 and a string since. */
+MODULE_INFO(import_ns, "DMA_BUF");

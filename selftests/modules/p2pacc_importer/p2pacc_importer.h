@@ -11,14 +11,22 @@
 #include <linux/types.h>
 
 /* How to attach (&struct p2pi_attach.mode); all but PLAIN ask for peer2peer. */
-/* static, with a revoke callback: what an RDMA NIC without ODP does */
+/*
+ * pinned (dma_buf_pin()) with invalidate_mappings, which unmaps: revocable,
+ * what an RDMA NIC without ODP does
+ */
 #define P2PI_ATTACH_REVOCABLE	0
-/* dynamic: move_notify, which is also called on revoke */
+/* dynamic: invalidate_mappings, no pin */
 #define P2PI_ATTACH_DYNAMIC	1
-/* static, no revoke callback: cannot be revoked */
+/* pinned, no invalidate_mappings: cannot be revoked */
 #define P2PI_ATTACH_UNREVOCABLE	2
 /* dma_buf_attach(): static, no peer2peer, no callback */
 #define P2PI_ATTACH_PLAIN	3
+/*
+ * pinned with an invalidate_mappings that breaks its promise: it stops the
+ * edu but keeps the mapping until P2PI_IOC_UNMAP or detach
+ */
+#define P2PI_ATTACH_LAZY	4
 
 /**
  * struct p2pi_attach - attach to a dma-buf on behalf of the edu device
@@ -82,16 +90,20 @@ struct p2pi_dma {
 
 /**
  * struct p2pi_status - what the importer saw
- * @revoke_calls: times the revoke callback (or move_notify) ran
- * @in_revoke: 1 while a revoke callback is blocked (P2PI_BLOCK_REVOKE)
+ * @revoke_calls: times invalidate_mappings ran
+ * @in_revoke: 1 while invalidate_mappings is blocked (P2PI_BLOCK_REVOKE)
  * @attached: 1 while an attachment exists
  * @revoked: 1 once the current attachment was revoked
+ * @mapped: 1 while the attachment holds a DMA mapping
+ * @vmapped: 1 while a vmap is held (P2PI_IOC_VMAP_HOLD)
  */
 struct p2pi_status {
 	__u32 revoke_calls;
 	__u32 in_revoke;
 	__u32 attached;
 	__u32 revoked;
+	__u32 mapped;
+	__u32 vmapped;
 };
 
 #define P2PI_IOC_MAGIC		'P'
@@ -103,5 +115,12 @@ struct p2pi_status {
 /* The next revoke callback waits (10 s at most) for P2PI_IOC_RELEASE. */
 #define P2PI_IOC_BLOCK_REVOKE	_IO(P2PI_IOC_MAGIC, 6)
 #define P2PI_IOC_RELEASE	_IO(P2PI_IOC_MAGIC, 7)
+/* Drop the attachment's DMA mapping, keep the attachment. */
+#define P2PI_IOC_UNMAP		_IO(P2PI_IOC_MAGIC, 8)
+/* dma_buf_vmap() the dma-buf FD passed as argument and keep the mapping. */
+#define P2PI_IOC_VMAP_HOLD	_IOW(P2PI_IOC_MAGIC, 9, __s32)
+#define P2PI_IOC_VMAP_DROP	_IO(P2PI_IOC_MAGIC, 10)
+/* Set the edu's DMA mask to the argument's number of bits (24..64). */
+#define P2PI_IOC_DMA_MASK	_IOW(P2PI_IOC_MAGIC, 11, __u32)
 
 #endif /* __P2PACC_IMPORTER_H__ */
