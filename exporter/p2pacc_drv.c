@@ -23,6 +23,7 @@
  */
 #include <linux/module.h>
 #include <linux/pci.h>
+#include <linux/version.h>
 #include <drm/drm_accel.h>
 #include <drm/drm_drv.h>
 #include <drm/drm_gem.h>
@@ -86,7 +87,10 @@ static const struct drm_driver p2pacc_driver = {
 	.fops			= &p2pacc_fops,
 	.name			= P2PACC_DRIVER_NAME,
 	.desc			= "accelerator device memory exporter",
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 14, 0)
+	/* DRM_IOCTL_VERSION needs it until 6.14, which removed the field. */
 	.date			= "20261122",
+#endif
 	.major			= 1,
 	.minor			= 0,
 };
@@ -163,9 +167,13 @@ static void p2pacc_remove(struct pci_dev *pdev)
 {
 	struct p2pacc_device *adev = pci_get_drvdata(pdev);
 
+	/*
+	 * Revoke while the device is still registered, so the memory is
+	 * scrubbed for whoever binds it next; no new buffer from here.
+	 */
+	p2pacc_reset_begin(adev, "device removed");
 	/* No new ioctl from here; those in flight have returned. */
 	drm_dev_unplug(&adev->drm);
-	p2pacc_reset(adev, "device removed");
 	/* devres unmaps BAR2 and releases it once this returns. */
 }
 
@@ -210,14 +218,21 @@ static const struct pci_error_handlers p2pacc_err_handlers = {
 	.reset_done	= p2pacc_reset_done,
 };
 
-/* Device memory does not survive D3cold: nothing may hold on to it. */
-static int p2pacc_pm_suspend(struct device *dev)
+/*
+ * Device memory does not survive D3cold: nothing may hold on to it. In
+ * .prepare, before any device is suspended, so that importers (which may
+ * have probed later and would suspend first) still run when they are
+ * told.
+ */
+static int p2pacc_pm_prepare(struct device *dev)
 {
 	p2pacc_reset(dev_get_drvdata(dev), "system suspend");
 	return 0;
 }
 
-static DEFINE_SIMPLE_DEV_PM_OPS(p2pacc_pm_ops, p2pacc_pm_suspend, NULL);
+static const struct dev_pm_ops p2pacc_pm_ops = {
+	.prepare	= p2pacc_pm_prepare,
+};
 
 static const struct pci_device_id p2pacc_pci_ids[] = {
 	{ PCI_DEVICE(P2PACC_VENDOR_ID, P2PACC_DEVICE_ID) },

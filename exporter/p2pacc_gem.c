@@ -292,9 +292,16 @@ static void p2pacc_gem_free(struct drm_gem_object *obj)
 	list_del_init(&bo->link);
 	mutex_unlock(&adev->bo_lock);
 
-	/* A revoked buffer gave its memory back already. */
-	if (!bo->revoked)
+	/*
+	 * A revoked buffer gave its memory back already. Otherwise no
+	 * importer is left (each held a reference), but work it fenced may
+	 * still run.
+	 */
+	if (!bo->revoked) {
+		dma_resv_wait_timeout(obj->resv, DMA_RESV_USAGE_BOOKKEEP, false,
+				      MAX_SCHEDULE_TIMEOUT);
 		p2pacc_bo_release_memory(bo);
+	}
 	drm_gem_free_mmap_offset(obj);
 	drm_gem_object_release(obj);
 	kfree(bo);
@@ -313,8 +320,9 @@ static const struct drm_gem_object_funcs p2pacc_gem_funcs = {
  * p2pacc_bo_release_memory() - scrub a buffer's device memory, give it back
  * @bo: buffer that no importer, CPU mapping or device can reach any more
  *
- * Nothing of one owner is left for the next. Once the device is unplugged
- * its memory is gone and is not touched.
+ * Nothing of one owner is left for the next. Once the device is unplugged,
+ * or its link is down (PCIe error recovery), its memory is gone and is not
+ * touched.
  */
 void p2pacc_bo_release_memory(struct p2pacc_bo *bo)
 {
@@ -323,7 +331,7 @@ void p2pacc_bo_release_memory(struct p2pacc_bo *bo)
 
 	if (!drm_mm_node_allocated(&bo->node))
 		return;
-	if (drm_dev_enter(&adev->drm, &idx)) {
+	if (!pci_channel_offline(adev->pdev) && drm_dev_enter(&adev->drm, &idx)) {
 		memset_io(adev->bar + bo->node.start, 0, bo->base.size);
 		drm_dev_exit(idx);
 	}
@@ -415,8 +423,13 @@ int p2pacc_alloc_ioctl(struct drm_device *drm, void *data,
 	if (!drm_dev_enter(drm, &idx))
 		return -ENODEV;
 
-	/* A reset revokes under owner_lock: no buffer is born during one. */
-	mutex_lock(&adev->owner_lock);
+	/*
+	 * A reset revokes under owner_lock, so no buffer is born during one;
+	 * a revoke may wait for importers for long.
+	 */
+	ret = mutex_lock_interruptible(&adev->owner_lock);
+	if (ret)
+		goto out;
 	if (adev->resetting)
 		bo = ERR_PTR(-EBUSY);
 	else

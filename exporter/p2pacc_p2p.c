@@ -22,7 +22,7 @@
 #include <linux/dma-buf.h>
 #include <linux/dma-direct.h>
 #include <linux/dma-mapping.h>
-#include <linux/iommu.h>
+#include <linux/iommu-dma.h>
 #include <linux/pci.h>
 #include <linux/pci-p2pdma.h>
 #include <linux/scatterlist.h>
@@ -122,8 +122,8 @@ int p2pacc_p2p_init(struct p2pacc_device *adev)
  * Checked when an importer attaches, so that mapping later cannot fail on
  * something known now: the route between the two functions, and whether
  * the addresses the importer will get fit its DMA mask (dma-direct would
- * otherwise warn when mapping). Behind an IOMMU the IOVA is allocated
- * within the mask.
+ * otherwise warn when mapping). Behind an IOMMU that translates DMA the
+ * IOVA is allocated within the mask.
  *
  * Return: 0, or -EXDEV when @dev cannot reach the range peer-to-peer.
  */
@@ -137,9 +137,15 @@ int p2pacc_p2p_check(struct p2pacc_device *adev, struct device *dev,
 		addr = phys + p2pacc_p2p_bus_offset(adev);
 		break;
 	case P2PACC_ROUTE_HOST_BRIDGE:
-		if (device_iommu_mapped(dev))
+		/*
+		 * dma-iommu allocates the IOVA within the mask. dma-direct
+		 * (no IOMMU, or an identity domain) hands out the physical
+		 * address of the MMIO range as it is, and warns if the
+		 * mask does not cover it.
+		 */
+		if (use_dma_iommu(dev))
 			return 0;
-		addr = phys_to_dma(dev, phys);
+		addr = phys;
 		break;
 	default:
 		dev_dbg(adev->drm.dev, "%s: PCI topology forbids peer-to-peer DMA\n",

@@ -16,8 +16,14 @@
  *   2. wait for the fences of the reservation: until they signal,
  *      importers may still access the memory;
  *   3. wait until every DMA mapping and every vmap of the buffer is gone,
- *      with a warning every second while an importer keeps one;
+ *      with a warning every second while an importer keeps one, then for
+ *      fences added meanwhile;
  *   4. only then scrub the memory and give it back to the allocator.
+ *
+ * The waits are not bounded by the driver: an importer that breaks its
+ * promise to unmap keeps the caller (the owner's close, a reset, suspend,
+ * unbind) waiting, with a warning in the log every second, rather than
+ * having the memory reused under it.
  *
  * Only importers that implement invalidate_mappings can attach
  * (p2pacc_dmabuf_attach()), so step 3 ends in bounded time unless an
@@ -102,6 +108,9 @@ void p2pacc_bo_revoke(struct p2pacc_bo *bo)
 	dma_resv_wait_timeout(obj->resv, DMA_RESV_USAGE_BOOKKEEP, false,
 			      MAX_SCHEDULE_TIMEOUT);
 	p2pacc_bo_wait_unmapped(bo);
+	/* A dynamic importer may unmap before its own fence signalled. */
+	dma_resv_wait_timeout(obj->resv, DMA_RESV_USAGE_BOOKKEEP, false,
+			      MAX_SCHEDULE_TIMEOUT);
 
 	p2pacc_bo_release_memory(bo);
 	atomic64_inc(&adev->revoked_total);
@@ -131,7 +140,10 @@ unsigned int p2pacc_revoke_all(struct p2pacc_device *adev, const char *why)
 	}
 	mutex_unlock(&adev->bo_lock);
 
-	/* p2pacc_bo_revoke() takes each buffer off @victims. */
+	/*
+	 * p2pacc_bo_revoke() takes each buffer off @victims (under bo_lock,
+	 * like any list_del of a buffer's link).
+	 */
 	list_for_each_entry_safe(bo, tmp, &victims, link) {
 		p2pacc_bo_revoke(bo);
 		drm_gem_object_put(&bo->base);
@@ -199,7 +211,9 @@ int p2pacc_owner_open(struct drm_device *drm, struct drm_file *file)
 	struct p2pacc_device *adev = to_p2pacc_device(drm);
 	int ret = 0;
 
-	mutex_lock(&adev->owner_lock);
+	/* A revoke in progress may hold the lock for long. */
+	if (mutex_lock_interruptible(&adev->owner_lock))
+		return -ERESTARTSYS;
 	if (adev->owner)
 		ret = -EBUSY;
 	else

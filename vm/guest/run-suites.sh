@@ -30,4 +30,19 @@ done
 # Give pending kernel work (deferred frees, hung-task checks) a moment to
 # report before the VM goes down.
 sleep 2
+# kmemleak (test kernel) scans only when asked: twice, since an object is
+# reported once it looked unreferenced in two scans. Each report goes to
+# the kernel log, where the host's splat check finds it.
+KMEMLEAK=/sys/kernel/debug/kmemleak
+if [ -w "$KMEMLEAK" ]; then
+	log "kmemleak: scanning"
+	echo scan >"$KMEMLEAK"
+	sleep 5
+	echo scan >"$KMEMLEAK"
+	leaks=$(grep -c '^unreferenced object' "$KMEMLEAK")
+	log "kmemleak: $leaks unreferenced object(s)"
+	head -n 200 "$KMEMLEAK" | while IFS= read -r line; do
+		echo "kmemleak report: $line" >/dev/kmsg
+	done
+fi
 log "job done"
