@@ -23,7 +23,6 @@
  */
 #include <linux/module.h>
 #include <linux/pci.h>
-#include <linux/version.h>
 #include <drm/drm_accel.h>
 #include <drm/drm_drv.h>
 #include <drm/drm_gem.h>
@@ -87,7 +86,7 @@ static const struct drm_driver p2pacc_driver = {
 	.fops			= &p2pacc_fops,
 	.name			= P2PACC_DRIVER_NAME,
 	.desc			= "accelerator device memory exporter",
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 14, 0)
+#ifdef P2PACC_HAVE_DRM_DRIVER_DATE
 	/* DRM_IOCTL_VERSION needs it until 6.14, which removed the field. */
 	.date			= "20261122",
 #endif

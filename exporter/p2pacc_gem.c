@@ -307,8 +307,20 @@ static void p2pacc_gem_free(struct drm_gem_object *obj)
 	kfree(bo);
 }
 
+/*
+ * For fdinfo: a revoked buffer still has its handle (drm-total-memory)
+ * but no device memory any more (not in drm-resident-memory). A racy read
+ * of @revoked is good enough for statistics.
+ */
+static enum drm_gem_object_status p2pacc_gem_status(struct drm_gem_object *obj)
+{
+	return READ_ONCE(to_p2pacc_bo(obj)->revoked) ? 0 :
+	       DRM_GEM_OBJECT_RESIDENT;
+}
+
 static const struct drm_gem_object_funcs p2pacc_gem_funcs = {
 	.free		= p2pacc_gem_free,
+	.status		= p2pacc_gem_status,
 	.export		= p2pacc_gem_export,
 	.mmap		= p2pacc_gem_mmap,
 	.vm_ops		= &p2pacc_gem_vm_ops,

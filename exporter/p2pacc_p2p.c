@@ -31,7 +31,7 @@
 #include "p2pacc_drv.h"
 #include "p2pacc_p2p.h"
 
-#if P2PACC_HAVE_DMA_BUF_MAPPING
+#ifdef P2PACC_HAVE_DMA_BUF_MAPPING
 #include <linux/dma-buf-mapping.h>
 #endif
 
@@ -82,7 +82,7 @@ static enum p2pacc_route p2pacc_p2p_route(struct pci_dev *provider,
 
 static u64 p2pacc_p2p_bus_offset(struct p2pacc_device *adev)
 {
-#if P2PACC_HAVE_DMA_BUF_MAPPING
+#ifdef P2PACC_HAVE_DMA_BUF_MAPPING
 	return adev->p2p.provider->bus_offset;
 #else
 	return adev->p2p.bus_offset;
@@ -97,7 +97,7 @@ static u64 p2pacc_p2p_bus_offset(struct p2pacc_device *adev)
  */
 int p2pacc_p2p_init(struct p2pacc_device *adev)
 {
-#if P2PACC_HAVE_DMA_BUF_MAPPING
+#ifdef P2PACC_HAVE_DMA_BUF_MAPPING
 	int ret;
 
 	ret = pcim_p2pdma_init(adev->pdev);
@@ -160,7 +160,7 @@ int p2pacc_p2p_check(struct p2pacc_device *adev, struct device *dev,
 	return 0;
 }
 
-#if P2PACC_HAVE_DMA_BUF_MAPPING
+#ifdef P2PACC_HAVE_DMA_BUF_MAPPING
 
 /**
  * p2pacc_p2p_map() - sg_table of a range of device memory for an importer

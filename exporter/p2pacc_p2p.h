@@ -8,7 +8,6 @@
 
 #include <linux/dma-direction.h>
 #include <linux/types.h>
-#include <linux/version.h>
 
 struct device;
 struct dma_buf_attachment;
@@ -16,17 +15,16 @@ struct p2pacc_device;
 struct sg_table;
 
 /*
- * Linux 7.0 has the p2pdma provider of a BAR and dma_buf_phys_vec_to_sgt();
- * 6.12 has neither, and p2pacc_p2p.c carries the equivalent for it.
+ * P2PACC_HAVE_DMA_BUF_MAPPING (set by Kbuild when the kernel has
+ * <linux/dma-buf-mapping.h>, 7.0 on): the kernel has the p2pdma provider
+ * of a BAR and dma_buf_phys_vec_to_sgt(). 6.12 has neither, and
+ * p2pacc_p2p.c carries the equivalent for it.
  */
-#define P2PACC_HAVE_DMA_BUF_MAPPING \
-	(LINUX_VERSION_CODE >= KERNEL_VERSION(7, 0, 0))
-
 /**
  * struct p2pacc_p2p - the device memory BAR as a peer-to-peer provider
  */
 struct p2pacc_p2p {
-#if P2PACC_HAVE_DMA_BUF_MAPPING
+#ifdef P2PACC_HAVE_DMA_BUF_MAPPING
 	/** @provider: the PCI core's provider for the BAR. */
 	struct p2pdma_provider *provider;
 #else

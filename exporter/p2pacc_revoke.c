@@ -99,7 +99,7 @@ void p2pacc_bo_revoke(struct p2pacc_bo *bo)
 		dma_resv_unlock(obj->resv);
 		return;
 	}
-	bo->revoked = true;
+	WRITE_ONCE(bo->revoked, true);
 	if (bo->dmabuf)
 		dma_buf_invalidate_mappings(bo->dmabuf);
 	drm_vma_node_unmap(&obj->vma_node, obj->dev->anon_inode->i_mapping);

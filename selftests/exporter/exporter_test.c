@@ -45,18 +45,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 static long long read_sysfs_u64(const char *bdf, const char *attr)
 {
 	char path[PATH_MAX], buf[64];
@@ -1071,6 +1059,7 @@ TEST_F(accel, revoke_reaches_every_importer_of_a_buffer)
 struct racer {
 	int imp;
 	int dmabuf;
+	int watch;	/* the importer blocked in the revoke */
 	int ret;
 	volatile int started_in_revoke;
 };
@@ -1080,22 +1069,33 @@ static void *vmap_racer(void *arg)
 	struct racer *r = arg;
 	uint8_t byte;
 
-	r->started_in_revoke = importer_status(r->imp).in_revoke;
+	r->started_in_revoke = importer_status(r->watch).in_revoke;
 	r->ret = importer_rw(r->imp, r->dmabuf, 0, &byte, 1, 0);
+	return NULL;
+}
+
+/* @imp: an attached importer without a mapping */
+static void *map_racer(void *arg)
+{
+	struct racer *r = arg;
+
+	r->started_in_revoke = importer_status(r->watch).in_revoke;
+	r->ret = xioctl(r->imp, P2PI_IOC_MAP, NULL);
 	return NULL;
 }
 
 /*
  * While a revoke is in progress (held inside one importer's
  * invalidate_mappings, with the reservation locked), a new attachment is
- * refused at once and a vmap waits for the revoke and then fails: neither
- * slips in between "revoked" and "memory freed".
+ * refused at once, and a map of an existing attachment and a vmap wait
+ * for the revoke and then fail: none slips in between "revoked" and
+ * "memory freed".
  */
-TEST_F_TIMEOUT(accel, attach_and_vmap_racing_a_revoke_are_refused, 60)
+TEST_F_TIMEOUT(accel, attach_map_and_vmap_racing_a_revoke_are_refused, 60)
 {
-	struct racer vr = { 0 };
-	pthread_t vt, closer;
-	int dmabuf, imp2;
+	struct racer vr = { 0 }, mr = { 0 };
+	pthread_t vt, mt, closer;
+	int dmabuf, imp2, imp3;
 	uint32_t h;
 
 	NEED_IMPORTER();
@@ -1105,31 +1105,47 @@ TEST_F_TIMEOUT(accel, attach_and_vmap_racing_a_revoke_are_refused, 60)
 
 	ASSERT_EQ(0, accel_alloc(self->fd, SZ_1M, 0, &h));
 	ASSERT_EQ(0, prime_export(self->fd, h, &dmabuf));
+	imp2 = open(IMPORTER, O_RDWR | O_CLOEXEC);
+	imp3 = open(IMPORTER, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, imp2);
+	ASSERT_LE(0, imp3);
+	/* imp2 attached before the revoke, without a mapping at the time. */
+	ASSERT_EQ(0, importer_attach(imp2, dmabuf, 0, NULL));
+	ASSERT_EQ(0, xioctl(imp2, P2PI_IOC_UNMAP, NULL));
+	/* self->imp holds the revoke open inside its callback. */
 	ASSERT_EQ(0, importer_attach(self->imp, dmabuf, 0, NULL));
 	ASSERT_EQ(0, xioctl(self->imp, P2PI_IOC_BLOCK_REVOKE, NULL));
-	imp2 = open(IMPORTER, O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, imp2);
 
 	ASSERT_EQ(0, pthread_create(&closer, NULL, close_fd_thread, &self->fd));
 	ASSERT_EQ(1, wait_for(importer_in_revoke, self->imp, 10000));
 
 	/* The revoke is in progress now; these calls overlap it. */
-	EXPECT_EQ(-ENODEV, importer_attach(imp2, dmabuf, 0, NULL));
+	EXPECT_EQ(-ENODEV, importer_attach(imp3, dmabuf, 0, NULL));
 	vr.imp = self->imp;
 	vr.dmabuf = dmabuf;
+	vr.watch = self->imp;
 	ASSERT_EQ(0, pthread_create(&vt, NULL, vmap_racer, &vr));
+	mr.imp = imp2;
+	mr.watch = self->imp;
+	ASSERT_EQ(0, pthread_create(&mt, NULL, map_racer, &mr));
 	sleep_ms(300);
-	/* Still in the revoke: the vmap cannot have got through. */
+	/* Still in the revoke: neither the map nor the vmap got through. */
 	EXPECT_EQ(1, importer_in_revoke(self->imp));
+	EXPECT_EQ(0, importer_status(imp2).mapped);
 	EXPECT_EQ((long long)SZ_1M, read_sysfs_u64(self->bdf, "devmem_used"));
 
 	ASSERT_EQ(0, xioctl(self->imp, P2PI_IOC_RELEASE, NULL));
 	ASSERT_EQ(0, pthread_join(closer, NULL));
 	self->fd = -1;
 	ASSERT_EQ(0, pthread_join(vt, NULL));
+	ASSERT_EQ(0, pthread_join(mt, NULL));
 	EXPECT_EQ(1, vr.started_in_revoke) TH_LOG("the vmap did not overlap the revoke");
 	EXPECT_EQ(-ENODEV, vr.ret);
+	EXPECT_EQ(1, mr.started_in_revoke) TH_LOG("the map did not overlap the revoke");
+	EXPECT_EQ(-ENODEV, mr.ret);
+	EXPECT_EQ(0, importer_status(imp2).mapped);
 	EXPECT_EQ(0, read_sysfs_u64(self->bdf, "devmem_used"));
+	close(imp3);
 	close(imp2);
 	close(dmabuf);
 }

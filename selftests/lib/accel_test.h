@@ -38,6 +38,19 @@ static inline int xioctl(int fd, unsigned long req, void *arg)
 	return ret ? -errno : 0;
 }
 
+/* Write @s to a sysfs, debugfs or procfs file: 0 or -errno. */
+static inline int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 /* ---- byte patterns ------------------------------------------------------ */
 
 static inline uint8_t pat(unsigned int seed, size_t i)

@@ -986,6 +986,57 @@ TEST_F_TIMEOUT(dmabuf_mr, owner_close_revokes_the_mr_and_its_keys_fail, 180)
 	check_revoked(_metadata, &self->e);
 }
 
+/*
+ * What a user saw before revoke was wired to resets: 200 MRs on one
+ * buffer, a real PCI function reset (sysfs "reset"), and the MRs kept
+ * taking RDMA WRITEs. Now every MR is revoked: a WRITE to the rkey of
+ * every tenth MR (and the last) fails, and each MR still deregisters.
+ */
+TEST_F_TIMEOUT(dmabuf_mr, pci_function_reset_revokes_all_of_200_mrs, 300)
+{
+	enum { NR_MRS = 200 };
+	struct uv_mr *mr;
+	char path[PATH_MAX];
+	int ret, sampled = 0;
+
+	NEED_P2P();
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/reset",
+		 self->e.bdf);
+	if (access(path, W_OK))
+		SKIP(return, "%.200s: no reset method for the accelerator here", path);
+	mr = calloc(NR_MRS, sizeof(*mr));
+	ASSERT_NE(NULL, mr);
+	for (int i = 0; i < NR_MRS; i++) {
+		ret = uv_reg_dmabuf_mr(&self->e.l.ctx, self->e.l.pd, i * PAGE,
+				       PAGE, DEV_IOVA + i * SZ_1M,
+				       self->e.dmabuf, UV_ACCESS_ALL, &mr[i]);
+		ASSERT_EQ(0, ret) TH_LOG("MR %d: %s", i, strerror(-ret));
+	}
+
+	ASSERT_EQ(0, write_file(path, "1"));
+	munmap(self->e.dev.cpu, self->e.dev.size);
+	self->e.dev.cpu = NULL;
+
+	fill(self->e.host.cpu, 64, 36);
+	/* Every tenth MR, then the last one. */
+	for (int k = 0; k <= NR_MRS / 10; k++) {
+		int i = k < NR_MRS / 10 ? k * 10 : NR_MRS - 1;
+		struct buf b = { .size = PAGE, .mr = mr[i], .mr_offset = i * PAGE,
+				 .device = true };
+
+		ret = transfer(_metadata, &self->e.l, IB_UVERBS_WR_RDMA_WRITE,
+			       &self->e.host, 0, &b, i * PAGE, 64);
+		EXPECT_EQ(UV_WC_REM_ACCESS_ERR, ret)
+			TH_LOG("WRITE to the rkey of MR %d: %s", i, result_str(ret));
+		ASSERT_EQ(0, link_reconnect(&self->e.l));
+		sampled++;
+	}
+	TH_LOG("%d MRs, %d sampled after the reset: all refused", NR_MRS, sampled);
+	for (int i = 0; i < NR_MRS; i++)
+		EXPECT_EQ(0, uv_dereg_mr(&self->e.l.ctx, &mr[i]));
+	free(mr);
+}
+
 /* The requester-side twin of host_mr's unknown lkey as a WRITE source. */
 TEST_F_TIMEOUT(dmabuf_mr, revoked_lkey_as_write_source_completes_with_local_protection_error,
 	       120)

@@ -30,7 +30,8 @@
  *
  * Memory use can be read without owning the device: the PCI device's sysfs
  * attributes devmem_size and devmem_used, and the owner's fdinfo
- * (drm-total-memory, drm-shared-memory).
+ * (drm-total-memory, drm-shared-memory, and drm-resident-memory for the
+ * buffers not revoked).
  */
 #ifndef __UAPI_DRM_P2P_ACCEL_H__
 #define __UAPI_DRM_P2P_ACCEL_H__

@@ -77,6 +77,7 @@ struct p2pi_ctx {
 	struct dma_buf_attachment *attach;
 	struct sg_table *sgt;
 	bool pinned;
+	bool pins;
 	bool lazy;
 	bool revoked;
 	/* a held vmap (P2PI_IOC_VMAP_HOLD), under @attach_lock */
@@ -170,6 +171,7 @@ static int p2pi_detach(struct p2pi_ctx *ctx)
 	ctx->dmabuf = NULL;
 	ctx->edu = NULL;
 	ctx->revoked = false;
+	ctx->pins = false;
 	ctx->lazy = false;
 	mutex_unlock(&ctx->lock);
 	dma_resv_unlock(dmabuf->resv);
@@ -264,6 +266,7 @@ static int p2pi_attach(struct p2pi_ctx *ctx, struct p2pi_attach *args)
 	ctx->attach = attach;
 	ctx->sgt = sgt;
 	ctx->pinned = p2pi_mode_pins(args->mode);
+	ctx->pins = ctx->pinned;
 	ctx->lazy = args->mode == P2PI_ATTACH_LAZY;
 	ctx->revoked = false;
 	mutex_unlock(&ctx->lock);
@@ -462,6 +465,41 @@ static int p2pi_unmap(struct p2pi_ctx *ctx)
 	return ret;
 }
 
+/* Map the attachment again, as after P2PI_IOC_UNMAP. */
+static int p2pi_map(struct p2pi_ctx *ctx)
+{
+	struct dma_buf *dmabuf = READ_ONCE(ctx->dmabuf);
+	struct sg_table *sgt;
+	int ret = 0;
+
+	lockdep_assert_held(&ctx->attach_lock);
+	if (!dmabuf)
+		return -ENOTCONN;
+	dma_resv_lock(dmabuf->resv, NULL);
+	mutex_lock(&ctx->lock);
+	if (ctx->sgt) {
+		ret = -EBUSY;
+		goto out;
+	}
+	if (ctx->pins && !ctx->pinned) {
+		ret = dma_buf_pin(ctx->attach);
+		if (ret)
+			goto out;
+		ctx->pinned = true;
+	}
+	sgt = dma_buf_map_attachment(ctx->attach, DMA_BIDIRECTIONAL);
+	if (IS_ERR(sgt)) {
+		ret = PTR_ERR(sgt);
+		p2pi_unmap_locked(ctx);
+		goto out;
+	}
+	ctx->sgt = sgt;
+out:
+	mutex_unlock(&ctx->lock);
+	dma_resv_unlock(dmabuf->resv);
+	return ret;
+}
+
 /* A kernel vmap nobody is told to drop: only P2PI_IOC_VMAP_DROP does. */
 static int p2pi_vmap_hold(struct p2pi_ctx *ctx, int fd)
 {
@@ -588,6 +626,11 @@ static long p2pi_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case P2PI_IOC_UNMAP:
 		mutex_lock(&ctx->attach_lock);
 		ret = p2pi_unmap(ctx);
+		mutex_unlock(&ctx->attach_lock);
+		break;
+	case P2PI_IOC_MAP:
+		mutex_lock(&ctx->attach_lock);
+		ret = p2pi_map(ctx);
 		mutex_unlock(&ctx->attach_lock);
 		break;
 	case P2PI_IOC_VMAP_HOLD:

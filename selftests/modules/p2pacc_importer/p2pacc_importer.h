@@ -117,6 +117,8 @@ struct p2pi_status {
 #define P2PI_IOC_RELEASE	_IO(P2PI_IOC_MAGIC, 7)
 /* Drop the attachment's DMA mapping, keep the attachment. */
 #define P2PI_IOC_UNMAP		_IO(P2PI_IOC_MAGIC, 8)
+/* Map the attachment again (pinning first if its mode pins). */
+#define P2PI_IOC_MAP		_IO(P2PI_IOC_MAGIC, 12)
 /* dma_buf_vmap() the dma-buf FD passed as argument and keep the mapping. */
 #define P2PI_IOC_VMAP_HOLD	_IOW(P2PI_IOC_MAGIC, 9, __s32)
 #define P2PI_IOC_VMAP_DROP	_IO(P2PI_IOC_MAGIC, 10)
