@@ -10,10 +10,35 @@ and <suite>.rc (its exit code), the suites that were meant to run
 (suites.list), the guest's console.log and qemu.rc. Prints per-suite
 results, the skips with their reasons, every kernel splat found in a
 console log, and ends with the line "N passed, N failed". Exits 1 when
-anything failed: a test, a suite's exit code, a suite that never finished,
-a VM that did not boot or timed out, or a splat in a guest log.
+anything failed:
+
+  - a test ("not ok"), or a test marked TODO or XFAIL (known broken);
+  - a suite that emitted no TAP, said "Bail out!", has no plan, more than
+    one plan, or reported fewer or more results than its plan (1..N);
+  - a suite's exit code (neither 0 nor 4, KSFT_SKIP), a suite that timed
+    out or never finished;
+  - a skip the suite did not declare (see below);
+  - a VM that did not boot, timed out, or whose job never printed
+    "[p2pmem] job done" (the last lines of its console log are printed);
+  - a kernel splat in a guest log (KASAN, lockdep, WARN, BUG, Oops, panic,
+    hung task, RCU stall, kmemleak).
+
+Expected skips are declared in the suite's header comment (the comment
+block at the top of selftests/suites/<suite>.sh), one or more lines of
+
+    # expected-skips: <where>: <test-glob> [<test-glob>...]
+
+<where> is a comma-separated list of <topology>[@<kernel>], where
+<topology> may be "*" (any) and @<kernel> (e.g. @6.12) limits the line to
+that kernel; without it the line holds for every kernel. A <test-glob> is
+an fnmatch pattern on the test's name as its TAP line gives it; a suite
+that skips as a whole (exit 4 with no result, or "1..0 # SKIP") is named
+"(whole suite)". A declared skip that does not happen is fine; any other
+skip fails the run. The kernel is $KERNEL (6.12, 7.1, ...) or, when unset,
+the major.minor version the guest booted; a mismatch of the two fails.
 """
 
+import fnmatch
 import os
 import re
 import sys
@@ -31,46 +56,73 @@ SPLAT = re.compile(
 KERNEL_LINE = re.compile(r"\[\s*\d+\.\d{6}\]")
 
 RESULT = re.compile(r"^(not ok|ok)\b\s*(\d+)?\s*-?\s*([^#]*?)\s*(#\s*(.*))?$")
-PLAN = re.compile(r"^1\.\.(\d+)")
+PLAN = re.compile(r"^1\.\.(\d+)\s*(#\s*(.*))?$")
+BAIL = re.compile(r"^\s*Bail out!(.*)$")
+EXPECTED = re.compile(r"^#\s*expected-skips:(.*)$")
+SELECTOR = re.compile(r"^(\*|[A-Za-z0-9_-]+)(?:@([0-9][0-9.]*))?$")
+BOOTED = re.compile(r"Linux version (\d+\.\d+)\S*")
+
+WHOLE_SUITE = "(whole suite)"
+TAIL_LINES = 30
+JOB_DONE = "[p2pmem] job done"
+
+REPO = os.environ.get("REPO") or os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))
 
 
 class Suite:
     def __init__(self, topo, name):
         self.topo, self.name = topo, name
         self.passed = self.failed = 0
-        self.skips = []      # (test, reason)
+        self.skips = []      # (test, reason, declared)
         self.failures = []   # test names or why the suite itself failed
 
     @property
     def label(self):
         return f"{self.topo}/{self.name}"
 
+    def fail(self, why, count=1):
+        self.failed += count
+        self.failures.append(why)
+
 
 def parse_tap(text, suite):
-    """Counts top-level TAP results; indented lines are subtests or notes."""
-    plan = None
+    """Judges top-level TAP lines; indented lines are subtests or notes.
+    Returns (plans, number of results)."""
+    plans = []           # (N, directive)
     seen = 0
+    order_broken = False
     for line in text.splitlines():
+        m = BAIL.match(line)
+        if m:
+            suite.fail("Bail out!" + m.group(1).rstrip())
+            continue
         m = PLAN.match(line)
-        if m and plan is None:
-            plan = int(m.group(1))
+        if m:
+            plans.append((int(m.group(1)), (m.group(3) or "").strip()))
             continue
         m = RESULT.match(line)
         if not m:
             continue
         seen += 1
-        status, name = m.group(1), m.group(3) or f"test {m.group(2)}"
+        if m.group(2) is not None and int(m.group(2)) != seen and not order_broken:
+            order_broken = True
+            suite.fail(f"result {seen} is numbered {m.group(2)}: results out of order or repeated")
+        status, name = m.group(1), m.group(3) or f"test {m.group(2) or seen}"
         directive = (m.group(5) or "").strip()
-        if status == "ok" and directive.upper().startswith("SKIP"):
-            suite.skips.append((name, directive[4:].strip() or "no reason given"))
+        word = directive.split(None, 1)[0].upper() if directive else ""
+        why = directive[len(word):].strip()
+        if word == "TODO":
+            suite.fail(f"{name}: {status} # TODO {why}".rstrip())
+        elif word == "XFAIL":
+            suite.fail(f"{name}: {status} # XFAIL {why}".rstrip())
+        elif status == "ok" and word == "SKIP":
+            suite.skips.append((name, why or "no reason given", False))
         elif status == "ok":
             suite.passed += 1
-        elif directive.upper().startswith("TODO"):
-            suite.skips.append((name, "TODO: " + directive[4:].strip()))
         else:
-            suite.failed += 1
-            suite.failures.append(name)
-    return plan, seen
+            suite.fail(name)
+    return plans, seen
 
 
 def read(path, default=None):
@@ -81,37 +133,145 @@ def read(path, default=None):
         return default
 
 
-def collect(topo_dir):
-    topo = os.path.basename(os.path.normpath(topo_dir))
-    suites, problems = [], []
-    names = (read(os.path.join(topo_dir, "suites.list"), "") or "").split()
-    for name in names:
-        s = Suite(topo, name)
-        suites.append(s)
-        tap = read(os.path.join(topo_dir, name + ".tap"))
-        rc = read(os.path.join(topo_dir, name + ".rc"))
-        if tap is None or rc is None:
-            s.failed += 1
-            s.failures.append("suite did not finish (VM died or timed out)")
+def suite_script(name):
+    for d in ("selftests/suites", "vm/harness-inject"):
+        path = os.path.join(REPO, d, name + ".sh")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def declarations(name):
+    """The suite's expected-skips lines: [(selectors, globs)], [errors]."""
+    path = suite_script(name)
+    if path is None:
+        return [], [f"no script for suite {name} to read its expected skips from"]
+    decls, errors = [], []
+    lines = (read(path, "") or "").splitlines()
+    for n, line in enumerate(lines, 1):
+        if n == 1 and line.startswith("#!"):
             continue
-        plan, seen = parse_tap(tap, s)
-        if plan is not None and seen < plan:
-            s.failed += plan - seen
-            s.failures.append(f"only {seen} of {plan} planned results reported")
-        rc = int(rc.strip() or "1")
-        if rc == 124:
-            s.failed += 1
-            s.failures.append("suite timed out")
-        elif rc != 0 and rc != 4 and s.failed == 0:
-            s.failed += 1
-            s.failures.append(f"suite exited with {rc}")
-        elif rc == 4 and seen == 0:
-            s.skips.append(("(whole suite)", "exited with KSFT_SKIP"))
-        if seen == 0 and rc == 0:
-            s.failed += 1
-            s.failures.append("suite reported no result")
+        if not line.startswith("#"):
+            break    # only the header comment declares
+        m = EXPECTED.match(line)
+        if not m:
+            continue
+        where, sep, globs = m.group(1).strip().partition(": ")
+        selectors = [s.strip() for s in where.split(",")]
+        globs = globs.split()
+        if not sep or not globs or not all(SELECTOR.match(s) for s in selectors):
+            errors.append(f"{os.path.relpath(path, REPO)}:{n}: malformed expected-skips line "
+                          "(want '# expected-skips: <topology>[@<kernel>][,...]: <glob>...')")
+            continue
+        decls.append(([SELECTOR.match(s).groups() for s in selectors], globs))
+    return decls, errors
+
+
+def kernel_matches(kernel, want):
+    return want is None or kernel == want or kernel.startswith(want + ".")
+
+
+def declared(decls, topo, kernel, test):
+    for selectors, globs in decls:
+        if not any(t in ("*", topo) and kernel_matches(kernel, k) for t, k in selectors):
+            continue
+        if any(fnmatch.fnmatchcase(test, g) for g in globs):
+            return True
+    return False
+
+
+def judge_suite(s, topo_dir, kernel):
+    tap = read(os.path.join(topo_dir, s.name + ".tap"))
+    rc = read(os.path.join(topo_dir, s.name + ".rc"))
+    if tap is None or rc is None:
+        s.fail("suite did not finish: no exit code (the job or the VM died, "
+               "see the guest problems below)")
+        return
+    plans, seen = parse_tap(tap, s)
+    try:
+        rc = int(rc.strip())
+    except ValueError:
+        rc = None
+    if rc is None:
+        s.fail("suite left no valid exit code")
+    elif rc == 124:
+        s.fail("suite timed out (SUITE_TIMEOUT) and was killed")
+    elif rc == 137:
+        s.fail("suite was killed (SIGKILL: after its timeout, or the OOM killer)")
+    elif rc not in (0, 4) and s.failed == 0:
+        s.fail(f"suite exited with {rc}")
+
+    if not plans and seen == 0:
+        if rc == 4:
+            s.skips.append((WHOLE_SUITE, "exited with KSFT_SKIP (4) and no TAP", False))
+        else:
+            s.fail("suite emitted no TAP (no plan, no result)")
+    elif not plans:
+        s.fail(f"no plan (1..N) for its {seen} results")
+    else:
+        if len(plans) > 1:
+            s.fail(f"{len(plans)} plans: " + ", ".join(f"1..{n}" for n, _ in plans))
+        planned, directive = plans[0]
+        if planned == 0 and seen == 0:
+            word = directive.split(None, 1)[0].upper() if directive else ""
+            if word == "SKIP":
+                s.skips.append((WHOLE_SUITE, directive[4:].strip() or "1..0 # SKIP", False))
+            else:
+                s.fail("plan 1..0 and no result, without '# SKIP' saying why")
+        elif seen < planned:
+            s.fail(f"only {seen} of {planned} planned results reported", planned - seen)
+        elif seen > planned:
+            s.fail(f"{seen} results reported, but the plan is 1..{planned}")
+
+    decls, errors = declarations(s.name)
+    for e in errors:
+        s.fail(e)
+    undeclared = 0
+    for i, (test, reason, _) in enumerate(s.skips):
+        if declared(decls, s.topo, kernel, test):
+            s.skips[i] = (test, reason, True)
+        else:
+            undeclared += 1
+            s.fail(f"undeclared skip: {test}: {reason}")
+    if undeclared and s.passed == 0 and not any(d for _, _, d in s.skips):
+        s.fail(f"every test skipped ({undeclared}), none declared", 0)
+
+
+def guest_cause(console):
+    """Why a guest that did not finish stopped, as far as its log says."""
+    for line in console.splitlines():
+        if "Kernel panic - not syncing" in line:
+            why = line.split("Kernel panic - not syncing", 1)[1].lstrip(": ").strip()
+            return "the guest kernel panicked: " + why
+    for line in reversed(console.splitlines()):
+        if line.startswith("p2pmem-guest: "):
+            return "guest init: " + line[len("p2pmem-guest: "):].strip()
+    return None
+
+
+def collect(topo_dir, log_only=False):
+    topo = os.path.basename(os.path.normpath(topo_dir))
+    suites, problems, tail = [], [], None
 
     console = read(os.path.join(topo_dir, "console.log"))
+    booted = None
+    if console is not None:
+        m = BOOTED.search(console)
+        booted = m.group(1) if m else None
+    kernel = os.environ.get("KERNEL") or booted or "unknown"
+    if booted and not kernel_matches(booted, kernel) and not kernel_matches(kernel, booted):
+        problems.append(f"{topo}: KERNEL={kernel} but the guest booted {booted}")
+
+    if not log_only:
+        names = (read(os.path.join(topo_dir, "suites.list"), "") or "").split()
+        if not names:
+            problems.append(f"{topo}: no suite was meant to run (empty or missing suites.list)")
+        for name in names:
+            s = Suite(topo, name)
+            suites.append(s)
+            judge_suite(s, topo_dir, kernel)
+
+    unfinished = False
     if console is None:
         problems.append(f"{topo}: no console log: the VM never started")
     else:
@@ -121,14 +281,31 @@ def collect(topo_dir):
             problems.append(f"{topo}: kernel splat: {line}")
         if len(splats) > 20:
             problems.append(f"{topo}: ... and {len(splats) - 20} more splat lines")
-        if "[p2pmem] job done" not in console:
-            problems.append(f"{topo}: the guest never finished its job")
+        if JOB_DONE not in console:
+            cause = guest_cause(console)
+            problems.append(f"{topo}: the guest never finished its job (no '{JOB_DONE}')"
+                            + (f": {cause}" if cause else ""))
+            unfinished = True
     qrc = (read(os.path.join(topo_dir, "qemu.rc"), "") or "").strip()
     if qrc == "124":
-        problems.append(f"{topo}: VM timed out")
+        problems.append(f"{topo}: VM timed out (VM_TIMEOUT)")
+        unfinished = True
     elif qrc not in ("", "0"):
         problems.append(f"{topo}: QEMU exited with {qrc}")
-    return suites, problems
+        unfinished = True
+    if unfinished and console is not None:
+        lines = console.rstrip("\n").splitlines()[-TAIL_LINES:]
+        tail = (os.path.join(topo_dir, "console.log"), lines)
+    return suites, problems, tail
+
+
+def print_problems(problems, tails):
+    for p in problems:
+        print(f"  {p}")
+    for path, lines in tails:
+        print(f"\nlast {len(lines)} lines of {path}:")
+        for line in lines:
+            print(f"  | {line}")
 
 
 def main(argv):
@@ -136,15 +313,19 @@ def main(argv):
         print(__doc__.strip(), file=sys.stderr)
         return 2
     log_only = argv[1] == "--log-only"
-    suites, problems = [], []
-    for d in argv[2:] if log_only else argv[1:]:
-        s, p = collect(d)
+    dirs = argv[2:] if log_only else argv[1:]
+    suites, problems, tails = [], [], []
+    for d in dirs:
+        s, p, t = collect(d, log_only)
         suites += s
         problems += p
+        if t:
+            tails.append(t)
+    if not dirs:
+        problems.append("no result directory given")
 
     if log_only:
-        for p in problems:
-            print(f"  {p}")
+        print_problems(problems, tails)
         return 1 if problems else 0
 
     width = max([len(s.label) for s in suites] + [10])
@@ -154,15 +335,14 @@ def main(argv):
         print(f"{s.label:<{width}}  {s.passed:4}  {s.failed:4}  {len(s.skips):4}")
         for f in s.failures:
             print(f"{'':<{width}}    FAIL: {f}")
-    skips = [(s, t, r) for s in suites for t, r in s.skips]
+    skips = [(s, t, r, d) for s in suites for t, r, d in s.skips]
     if skips:
         print("\nskipped:")
-        for s, t, r in skips:
-            print(f"  {s.label}: {t}: {r}")
+        for s, t, r, d in skips:
+            print(f"  {s.label}: {t}: {r}" + ("" if d else "   [UNDECLARED: fails the run]"))
     if problems:
         print("\nguest problems (each fails the run):")
-        for p in problems:
-            print(f"  {p}")
+        print_problems(problems, tails)
 
     passed = sum(s.passed for s in suites)
     failed = sum(s.failed for s in suites) + len(problems)

@@ -5,12 +5,18 @@
 #   tap_result "name" <command...>   # ok when the command succeeds
 #   tap_pass "name" / tap_fail "name" "why" / tap_skip "name" "reason"
 #   tap_diag "text"                   # a "# " comment line
+#   tap_bail "why"                    # "Bail out!": the suite cannot go on; exits 1
 #   tap_done                          # exits: 0 all passed/skipped, 1 any failed
+#                                     # or fewer/more results than planned
+#
+# A skip fails `make check` unless the suite's header declares it
+# (`# expected-skips: <topology>: <test-glob>...`, see vm/results.py).
 
-_tap_n=0 _tap_failed=0
+_tap_n=0 _tap_failed=0 _tap_plan=
 echo "TAP version 13"
 
-tap_plan() { echo "1..$1"; }
+tap_plan() { _tap_plan=$1; echo "1..$1"; }
+tap_bail() { echo "Bail out! $*"; exit 1; }
 tap_diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
 tap_pass() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n $1"; }
 tap_fail() {
@@ -29,4 +35,11 @@ tap_result() {
 	if [ "$rc" -eq 0 ]; then tap_pass "$name"; else tap_fail "$name" "exit status $rc"; fi
 }
 
-tap_done() { [ "$_tap_failed" -eq 0 ]; exit $?; }
+tap_done() {
+	if [ -n "$_tap_plan" ] && [ "$_tap_n" -ne "$_tap_plan" ]; then
+		tap_diag "planned $_tap_plan results, reported $_tap_n"
+		exit 1
+	fi
+	[ "$_tap_failed" -eq 0 ]
+	exit $?
+}

@@ -17,6 +17,29 @@
 # message. The tests that cannot pass here for reasons outside this project
 # are listed in EXCLUDED below with the reason, and reported as skips,
 # never dropped silently.
+#
+# What rxe cannot run, by family (results.py fails on any other skip; none
+# of these patterns may match tests.test_mr.DmaBuf*, which must run).
+# Whatever the kernel, what needs hardware rxe is not: mlx5 and EFA
+# provider tests, CUDA, device memory, raw packet QPs (flow steering, RSS),
+# parent domains, tag matching (extended CQs); and importing a device
+# context, which rdma-core's rxe provider does not implement.
+# expected-skips: switch: tests.test_mlx5_* tests.test_efa_srd.* tests.test_efadv.*
+# expected-skips: switch: tests.test_cuda_dmabuf.*
+# expected-skips: switch: tests.test_device.DMTest.* tests.test_device.SharedDMTest.*
+# expected-skips: switch: tests.test_mr.DeviceMemoryAPITest.* tests.test_mr.DeviceMemoryTest.*
+# expected-skips: switch: tests.test_flow.FlowTest.* tests.test_rss_traffic.RSSTrafficTest.*
+# expected-skips: switch: tests.test_qp.QPTest.test_create_raw_qp_* tests.test_qp.QPTest.test_query_raw_qp
+# expected-skips: switch: tests.test_parent_domain.ParentDomainTrafficTest.*
+# expected-skips: switch: tests.test_tag_matching.TMTest.*
+# expected-skips: switch: tests.test_shared_pd.SharedPDTestCase.test_imported_rc_ex_rdma_write
+# What rxe of 6.12 does not support: ODP, XRC, re-registering an MR.
+# expected-skips: switch@6.12: tests.test_odp.OdpTestCase.*
+# expected-skips: switch@6.12: tests.test_atomic.AtomicTest.test_xrc_* tests.test_cqex.CqExTestCase.test_xrc_*
+# expected-skips: switch@6.12: tests.test_qpex.QpExTestCase.test_qp_ex_xrc_* tests.test_relaxed_ordering.RoTestCase.test_ro_xrc_*
+# expected-skips: switch@6.12: tests.test_mr.MRTest.test_mr_rereg_*
+# The exclusions below (EXCLUDED), reported as skips.
+# expected-skips: switch: tests.test_cq.CQTest.test_resize_cq
 . "$REPO/selftests/lib/rxe.sh"
 RUNNER=$REPO/selftests/lib/rdma_core_tap.py
 # The tests/ directory the build's run_tests.py wrapper runs from.
