@@ -3,7 +3,8 @@
 """Run rdma-core's python tests as tests/run_tests.py does, print TAP.
 
     rdma_core_tap.py --tests DIR [--only GLOB]... [--exclude FILE]
-                     [--test-timeout SEC] [--list] -- [run_tests.py args]
+                     [--must-run GLOB]... [--test-timeout SEC] [--list]
+                     -- [run_tests.py args]
 
 DIR is rdma-core's tests/ directory. The tests are loaded exactly as
 run_tests.py loads them (its argument parser, its tests package and that
@@ -16,6 +17,12 @@ is one TAP line, "ok", "not ok" (its traceback as "# " lines) or
 ...) matches one of the globs. --exclude names a file of "<glob> <reason>"
 lines ('#' starts a comment): a matching test is not run and is reported as
 "ok ... # SKIP excluded: <reason>", so an exclusion is never silent.
+--must-run names tests that may not skip: a selected test matching one of
+its globs that skips (itself, a subtest of it, or by --exclude) is
+reported "not ok" with the skip's reason, and the run bails out when the
+loader finds no test at all matching one of them. Its default is
+tests.test_mr.DmaBuf*: rdma-core's dma-buf MR tests, which run on our
+accelerator and are the reason this runner exists.
 --test-timeout fails a test that runs longer (SIGALRM). --list prints the
 selected test ids and exits.
 """
@@ -30,6 +37,9 @@ import time
 import traceback
 import unittest
 from importlib.machinery import SourceFileLoader
+
+
+DEFAULT_MUST_RUN = ["tests.test_mr.DmaBuf*"]
 
 
 class TestTimeout(Exception):
@@ -93,6 +103,7 @@ class Outcome(unittest.TestResult):
         super().__init__()
         self.status = "ok"
         self.skip = None
+        self.subskips = []
         self.diag = []
 
     def _fail(self, err):
@@ -111,6 +122,7 @@ class Outcome(unittest.TestResult):
         super().addSubTest(test, subtest, err)
         if err is not None:
             if issubclass(err[0], unittest.SkipTest):
+                self.subskips.append(f"subtest {subtest.id()} skipped: {one_line(err[1])}")
                 return
             self.diag.append(f"subtest {subtest.id()}:")
             self._fail(err)
@@ -130,6 +142,8 @@ def main():
     ap.add_argument("--tests", required=True, help="rdma-core's tests/ directory")
     ap.add_argument("--only", action="append", default=[], metavar="GLOB")
     ap.add_argument("--exclude", metavar="FILE")
+    ap.add_argument("--must-run", action="append", metavar="GLOB",
+                    help=f"tests that may not skip (default: {' '.join(DEFAULT_MUST_RUN)})")
     ap.add_argument("--test-timeout", type=int, default=0, metavar="SEC")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("run_tests_args", nargs=argparse.REMAINDER)
@@ -149,6 +163,9 @@ def main():
         return 2
 
     loaded = list(flatten(unittest.TestLoader().loadTestsFromModule(tests)))
+    must_run = opts.must_run or DEFAULT_MUST_RUN
+    absent = [g for g in must_run
+              if not any(fnmatch.fnmatchcase(t.id(), g) for t in loaded)]
     if opts.only:
         loaded = [t for t in loaded
                   if any(fnmatch.fnmatchcase(t.id(), g) for g in opts.only)]
@@ -159,13 +176,24 @@ def main():
         return 0
 
     print("TAP version 13")
+    if absent:
+        print(f"Bail out! no test matches --must-run {' '.join(absent)}: "
+              "the tests that must run were not even loaded")
+        return 1
     print(f"1..{len(loaded)}")
     sys.stdout.flush()
     signal.signal(signal.SIGALRM, on_alarm)
     failed = 0
     for n, test in enumerate(loaded, 1):
         tid = test.id()
+        must = next((g for g in must_run if fnmatch.fnmatchcase(tid, g)), None)
         reason = next((r for g, r in excludes if fnmatch.fnmatchcase(tid, g)), None)
+        if reason is not None and must:
+            print(f"# {tid} must run (--must-run {must}), but is excluded: {one_line(reason)}")
+            print(f"not ok {n} {tid}")
+            failed += 1
+            sys.stdout.flush()
+            continue
         if reason is not None:
             print(f"ok {n} {tid} # SKIP excluded: {one_line(reason)}")
             sys.stdout.flush()
@@ -185,9 +213,13 @@ def main():
         start = time.monotonic()
         output = run_captured(run)
         took = time.monotonic() - start
-        for d in [output] + res.diag:
+        for d in [output] + res.diag + res.subskips:
             for line in d.rstrip().splitlines():
                 print(f"# {line}")
+        if must and (res.skip is not None or res.subskips):
+            why = res.skip if res.skip is not None else "; ".join(res.subskips)
+            print(f"# {tid} must run (--must-run {must}), but skipped: {why}")
+            res.status = "not ok"
         if res.status == "ok" and res.skip is not None:
             print(f"ok {n} {tid} # SKIP {res.skip}")
         else:
