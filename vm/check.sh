@@ -2,19 +2,23 @@
 # make check: boot one VM per topology that has suites to run, run them,
 # and judge the results (vm/results.py) including the guests' kernel logs.
 #
-#   vm/check.sh [--suite NAME]... [--inject NAME]...
+#   vm/check.sh [--suite NAME]... [--inject NAME]... [--topology NAME]...
 #
 # --suite limits the run to the named suites (selftests/suites/NAME.sh).
 # --inject adds a suite from vm/harness-inject/ (for make check-harness).
-# Results and the full guest logs stay in $BUILD/vm/check/<topology>/.
+# --topology limits the run to the named topologies (switch, rootbus).
+# Results and the full guest logs stay in $BUILD/vm/check/<topology>/
+# ($CHECK_DIR/<topology>/ when set). REPO and BUILD may be anywhere, /tmp
+# included: the guest sees both (vm/guest/init).
 . "$(dirname "$0")/lib.sh"
 
-want=() inject=()
+want=() inject=() topos=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--suite) want+=("$2"); shift 2 ;;
 	--inject) inject+=("$2"); shift 2 ;;
-	-h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--topology) topos+=("$2"); shift 2 ;;
+	-h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown argument $1" ;;
 	esac
 done
@@ -41,13 +45,24 @@ if [ ${#want[@]} -gt 0 ]; then
 else
 	for s in "$REPO"/selftests/suites/*.sh; do add_suite "$s"; done
 fi
-for n in "${inject[@]}"; do add_suite "$REPO/vm/harness-inject/$n.sh"; done
+for n in "${inject[@]}"; do
+	[ -f "$REPO/vm/harness-inject/$n.sh" ] || die "no injected suite '$n' in vm/harness-inject/"
+	add_suite "$REPO/vm/harness-inject/$n.sh"
+done
+[ ${#topos[@]} -gt 0 ] || topos=(switch rootbus)
+for t in "${topos[@]}"; do
+	case "$t" in switch|rootbus) ;; *) die "unknown topology '$t' (switch|rootbus)" ;; esac
+done
+# The guest finds REPO, BUILD and the run directory by these paths:
+# absolute, with no symlink the guest would resolve against its own root.
+REPO=$(realpath -m -- "$REPO") BUILD=$(realpath -m -- "$BUILD")
+export REPO BUILD
 
 # CHECK_DIR: a run directory of its own, for runs side by side.
-run=${CHECK_DIR:-$BUILD/vm/check}
+run=$(realpath -m -- "${CHECK_DIR:-$BUILD/vm/check}")
 rm -rf "$run"
 dirs=()
-for topo in switch rootbus; do
+for topo in "${topos[@]}"; do
 	[ -n "${per_topo[$topo]:-}" ] || continue
 	dir=$run/$topo
 	mkdir -p "$dir"
