@@ -3,9 +3,13 @@
 # everything is present it only runs dpkg-query.
 . "$(dirname "$0")/lib.sh"
 
+# The kernel source is pinned: a new Debian point release must be a
+# deliberate change here (and in vm/kernel.sh's checksum), not a surprise.
+LINUX_SOURCE_VERSION=6.12.117-1~deb12u1
+
 PACKAGES=(
 	# kernel build
-	linux-source-6.12 build-essential bc flex bison libelf-dev libssl-dev
+	"linux-source-6.12=$LINUX_SOURCE_VERSION" build-essential bc flex bison libelf-dev libssl-dev
 	dwarves kmod cpio xz-utils ccache rsync sparse perl python3
 	# checkpatch.pl checks SPDX license tags with it
 	python3-ply python3-git
@@ -21,7 +25,13 @@ PACKAGES=(
 missing=()
 for p in "${PACKAGES[@]}"; do
 	case "$p" in \#*) continue ;; esac
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+	name=${p%%=*}
+	dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q "ok installed" ||
+		{ missing+=("$p"); continue; }
+	# A pinned package must be installed at exactly that version.
+	case "$p" in *=*)
+		[ "$(dpkg-query -W -f='${Version}' "$name")" = "${p#*=}" ] || missing+=("$p") ;;
+	esac
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

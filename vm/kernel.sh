@@ -16,6 +16,8 @@ fragment=$REPO/vm/kconfig/$flavour.config
 SRC=$BUILD/linux
 KOBJ=$BUILD/kernel-$flavour
 TARBALL=${LINUX_TARBALL:-/usr/src/linux-source-6.12.tar.xz}
+# linux-source-6.12 6.12.117-1~deb12u1 (pinned in vm/deps.sh)
+TARBALL_SHA256=585a4a074597aefa2b1a68ada83a3184ba351c127544dea80618bbcceaa3961f
 mkdir -p "$BUILD"
 # The source tree is shared by both flavours: one kernel step at a time.
 take_lock kernel
@@ -24,6 +26,10 @@ git_src() { git -C "$SRC" -c user.name=p2pmem-build -c user.email=build@p2pmem.i
 
 if [ ! -e "$SRC/.git/refs/tags/base" ]; then
 	[ -f "$TARBALL" ] || die "$TARBALL missing: run 'make deps'"
+	if [ -z "${LINUX_TARBALL:-}" ] &&
+	   ! echo "$TARBALL_SHA256  $TARBALL" | sha256sum -c --status; then
+		die "$TARBALL is not the pinned linux-source-6.12 (sha256 differs): update vm/deps.sh and vm/kernel.sh deliberately"
+	fi
 	say "unpacking $(basename "$TARBALL") into $SRC"
 	rm -rf "$SRC" "$SRC.tmp"
 	mkdir -p "$SRC.tmp"
