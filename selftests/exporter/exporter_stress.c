@@ -716,7 +716,7 @@ TEST_F_TIMEOUT(stress, forked_copies_of_mappings_fault_after_the_revoke, 300)
 		close(fd);
 		ASSERT_EQ(0, devmem_used(self->bdf));
 	}
-	TH_LOG("fork rounds: %lu (%lu revoked by owner close, %lu by reset under a child's device-node mapping)",
+	TH_LOG("fork rounds (STRESS_FORKS): %lu (%lu revoked by owner close, %lu by reset under a child's device-node mapping)",
 	       rounds, (rounds + 1) / 2, rounds / 2);
 }
 
@@ -875,7 +875,7 @@ TEST_F_TIMEOUT(stress, dmabuf_fd_that_outlives_its_owner_never_reaches_the_next_
 		close(fd);
 		ASSERT_EQ(0, devmem_used(self->bdf));
 	}
-	TH_LOG("SCM_RIGHTS rounds: %lu (receiver outlived the owner each time; importer revokes seen: %d)",
+	TH_LOG("SCM_RIGHTS rounds (STRESS_SCM_ROUNDS): %lu (receiver outlived the owner each time; importer revokes seen: %d)",
 	       rounds, revokes_seen);
 }
 
@@ -1916,8 +1916,8 @@ TEST_F_TIMEOUT(stress, random_ioctls_keep_the_driver_consistent, 900)
 		}
 		consistent = fz_consistent(z);
 	}
-	TH_LOG("%lu ioctls in %lu ops (%lu consistency checks, %lu zero-fill checks) in %.1f s",
-	       z->ioctls, z->ops, z->checks, z->zero_checks, now_s() - t0);
+	TH_LOG("%lu ioctls (STRESS_IOCTLS=%lu) in %lu ops (%lu consistency checks, %lu zero-fill checks) in %.1f s",
+	       z->ioctls, target, z->ops, z->checks, z->zero_checks, now_s() - t0);
 	if (target < FULL_IOCTLS)
 		TH_LOG("full figure: run with STRESS_IOCTLS=%d", FULL_IOCTLS);
 	fz_print_counts(z);
@@ -2134,7 +2134,7 @@ TEST_F_TIMEOUT(stress, owner_sigkilled_mid_transfer_leaves_nothing_behind, 900)
 		close(fd);
 	}
 	munmap(s, sizeof(*s));
-	TH_LOG("%lu owners SIGKILLed in %.1f s; they had written %lu pages and made %lu edu transfers",
+	TH_LOG("%lu owners SIGKILLed (STRESS_KILLS) in %.1f s; they had written %lu pages and made %lu edu transfers",
 	       kills, now_s() - t0, writes, dmas);
 	for (int i = 0; i < KP_N; i++)
 		if (phases[i])
@@ -2280,7 +2280,7 @@ TEST_F_TIMEOUT(stress, unbind_rebind_with_live_owner_mappings_and_importer, 900)
 		}
 		ASSERT_EQ(0, devmem_used(self->bdf));
 	}
-	TH_LOG("%lu unbind/rebind cycles in %.1f s (%lu with the old owner closed after the rebind); importer revokes seen: %lu, edu transfers: %lu",
+	TH_LOG("%lu unbind/rebind cycles (STRESS_REBINDS) in %.1f s (%lu with the old owner closed after the rebind); importer revokes seen: %lu, edu transfers: %lu",
 	       rebinds, now_s() - t0, late_closes, revokes, dmas);
 	if (rebinds < FULL_REBINDS)
 		TH_LOG("full figure: run with STRESS_REBINDS=%d", FULL_REBINDS);
