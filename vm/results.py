@@ -180,7 +180,14 @@ def declared(decls, topo, kernel, test):
     return False
 
 
-def judge_suite(s, topo_dir, kernel):
+def suite_time(console, name):
+    """Seconds the suite ran, from run-suites.sh's line in the console."""
+    m = re.search(rf"^\[p2pmem\] suite {re.escape(name)}: exit \d+ after (\d+)s",
+                  console or "", re.M)
+    return int(m.group(1)) if m else None
+
+
+def judge_suite(s, topo_dir, kernel, console, timeout):
     tap = read(os.path.join(topo_dir, s.name + ".tap"))
     rc = read(os.path.join(topo_dir, s.name + ".rc"))
     if tap is None or rc is None:
@@ -194,10 +201,16 @@ def judge_suite(s, topo_dir, kernel):
         rc = None
     if rc is None:
         s.fail("suite left no valid exit code")
-    elif rc == 124:
-        s.fail("suite timed out (SUITE_TIMEOUT) and was killed")
-    elif rc == 137:
-        s.fail("suite was killed (SIGKILL: after its timeout, or the OOM killer)")
+    elif rc in (124, 137):
+        took = suite_time(console, s.name)
+        ran = f" after {took}s" if took is not None else ""
+        limit = f" (SUITE_TIMEOUT={timeout}s)" if timeout else " (SUITE_TIMEOUT)"
+        if rc == 124:
+            s.fail(f"suite timed out{ran}{limit}: it hung")
+        elif took is not None and timeout and took >= int(timeout):
+            s.fail(f"suite timed out{ran}{limit}: it hung and ignored SIGTERM, SIGKILL ended it")
+        else:
+            s.fail(f"suite was killed by SIGKILL{ran} (exit 137)")
     elif rc not in (0, 4) and s.failed == 0:
         s.fail(f"suite exited with {rc}")
 
@@ -263,13 +276,16 @@ def collect(topo_dir, log_only=False):
         problems.append(f"{topo}: KERNEL={kernel} but the guest booted {booted}")
 
     if not log_only:
+        job = read(os.path.join(topo_dir, "job.sh"), "") or ""
+        m = re.search(r"SUITE_TIMEOUT='(\d+)'", job)
+        timeout = m.group(1) if m else None
         names = (read(os.path.join(topo_dir, "suites.list"), "") or "").split()
         if not names:
             problems.append(f"{topo}: no suite was meant to run (empty or missing suites.list)")
         for name in names:
             s = Suite(topo, name)
             suites.append(s)
-            judge_suite(s, topo_dir, kernel)
+            judge_suite(s, topo_dir, kernel, console, timeout)
 
     unfinished = False
     if console is None:
