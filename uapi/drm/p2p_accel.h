@@ -28,6 +28,11 @@
  * buffer: the PCI topology does not allow peer-to-peer DMA between it and
  * the accelerator, or its DMA mask does not cover the buffer's addresses.
  *
+ * The DRM core adds its own: mmap() of a device-node offset for which the
+ * file holds no handle fails with EACCES. Exporting again a buffer that was
+ * exported before it was revoked gives another FD of the same (dead)
+ * dma-buf, whose every use fails with ENODEV.
+ *
  * Memory use can be read without owning the device: the PCI device's sysfs
  * attributes devmem_size and devmem_used, and the owner's fdinfo
  * (drm-total-memory, drm-shared-memory, and drm-resident-memory for the
