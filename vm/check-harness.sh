@@ -22,7 +22,8 @@ case "${1:-}" in
 esac
 
 top=$(realpath -m -- "${CHECK_HARNESS_DIR:-$BUILD/vm/check-harness}")
-rm -rf "$top"
+# --offline keeps the last VM runs' results
+if [ -n "$offline_only" ]; then rm -rf "$top/offline"; else rm -rf "$top"; fi
 mkdir -p "$top"
 failed=0
 
