@@ -25,7 +25,8 @@ help:
 	@echo "  make run            build everything, boot the VM, demo the end-to-end flow"
 	@echo "  make check          build everything, run every suite in the VM(s)"
 	@echo "  make check T=rxe    run one suite (names: ls selftests/suites)"
-	@echo "  make check-harness  prove a failing test and a guest WARN fail 'make check'"
+	@echo "  make check-harness  prove that failing tests, splats, crashes, hangs, undeclared"
+	@echo "                     skips and leaks each fail 'make check'"
 	@echo
 	@echo "  make deps           install the Debian packages the build and the VM need"
 	@echo "  make kernel         build the test kernel (FLAVOUR=perf for the perf one)"

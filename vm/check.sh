@@ -68,10 +68,14 @@ for topo in "${topos[@]}"; do
 	mkdir -p "$dir"
 	dirs+=("$dir")
 	echo "${per_topo[$topo]}" >"$dir/suites.list"
+	# Suites' own knobs (STRESS_SEED=... make check T=exporter-stress)
+	# reach the guest; values are numbers, so quoting is simple.
+	stress=$(env | grep -E '^STRESS_[A-Z_]+=[0-9]*$' | sed "s/=\(.*\)/='\1'/" | tr '\n' ' ' || true)
 	cat >"$dir/job.sh" <<-JOB
 		#!/bin/bash
 		export REPO='$REPO' BUILD='$BUILD' FLAVOUR='${FLAVOUR:-test}' TOPOLOGY='$topo'
 		export OUT='$dir' SUITES='${per_topo[$topo]}' SUITE_TIMEOUT='${SUITE_TIMEOUT:-900}'
+		${stress:+export $stress}
 		exec bash "\$REPO/vm/guest/run-suites.sh"
 	JOB
 	say "booting the $topo VM: ${per_topo[$topo]}"
