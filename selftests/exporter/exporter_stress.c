@@ -141,36 +141,9 @@ static void sleep_us(uint64_t us)
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static long long read_sysfs_u64(const char *bdf, const char *attr)
-{
-	char path[PATH_MAX], buf[64];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, attr);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	if (n <= 0)
-		return n < 0 ? n : -EIO;
-	buf[n] = '\0';
-	return strtoll(buf, NULL, 0);
-}
-
 static long long devmem_used(const char *bdf)
 {
 	return read_sysfs_u64(bdf, "devmem_used");
-}
-
-static int gem_close(int fd, uint32_t handle)
-{
-	struct drm_gem_close c = { .handle = handle };
-
-	return xioctl(fd, DRM_IOCTL_GEM_CLOSE, &c);
 }
 
 static int query(int fd, struct drm_p2pacc_query *q)
@@ -192,31 +165,6 @@ static int dmabuf_sync(int dmabuf, uint64_t flags)
 	struct dma_buf_sync s = { .flags = flags };
 
 	return xioctl(dmabuf, DMA_BUF_IOCTL_SYNC, &s);
-}
-
-static sigjmp_buf bus_jmp;
-
-static void on_sigbus(int sig)
-{
-	(void)sig;
-	siglongjmp(bus_jmp, 1);
-}
-
-/* Touch one byte; 1 if that raised SIGBUS, 0 if it did not. */
-static int faults(volatile uint8_t *p, int write)
-{
-	struct sigaction sa = { .sa_handler = on_sigbus }, old;
-	volatile int bus = 0;
-
-	sigaction(SIGBUS, &sa, &old);
-	if (sigsetjmp(bus_jmp, 1))
-		bus = 1;
-	else if (write)
-		*p = 0x5a;
-	else
-		(void)*p;
-	sigaction(SIGBUS, &old, NULL);
-	return bus;
 }
 
 static int importer_attach(int imp, int dmabuf, uint32_t mode)

@@ -45,62 +45,12 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static long long read_sysfs_u64(const char *bdf, const char *attr)
-{
-	char path[PATH_MAX], buf[64];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, attr);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = '\0';
-	return strtoll(buf, NULL, 0);
-}
-
-static int gem_close(int fd, uint32_t handle)
-{
-	struct drm_gem_close c = { .handle = handle };
-
-	return xioctl(fd, DRM_IOCTL_GEM_CLOSE, &c);
-}
-
 static uint8_t *map_dmabuf(int dmabuf, uint64_t size, off_t off)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, dmabuf,
 		       off);
 
 	return p == MAP_FAILED ? NULL : p;
-}
-
-static sigjmp_buf bus_jmp;
-
-static void on_sigbus(int sig)
-{
-	(void)sig;
-	siglongjmp(bus_jmp, 1);
-}
-
-/* Touch one byte; returns 1 if that raised SIGBUS, 0 if it did not. */
-static int faults(volatile uint8_t *p, int write)
-{
-	struct sigaction sa = { .sa_handler = on_sigbus }, old;
-	volatile int bus = 0;
-
-	sigaction(SIGBUS, &sa, &old);
-	if (sigsetjmp(bus_jmp, 1))
-		bus = 1;
-	else if (write)
-		*p = 0x5a;
-	else
-		(void)*p;
-	sigaction(SIGBUS, &old, NULL);
-	return bus;
 }
 
 static int importer_attach(int imp, int dmabuf, uint32_t mode,

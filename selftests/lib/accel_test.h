@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +51,52 @@ static inline int write_file(const char *path, const char *s)
 		ret = -errno;
 	close(fd);
 	return ret;
+}
+
+/* A sysfs attribute of a PCI device as a number, or -errno. */
+static inline long long read_sysfs_u64(const char *bdf, const char *attr)
+{
+	char path[PATH_MAX], buf[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, attr);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? n : -EIO;
+	buf[n] = '\0';
+	return strtoll(buf, NULL, 0);
+}
+
+static sigjmp_buf accel_bus_jmp;
+
+static inline void accel_on_sigbus(int sig)
+{
+	(void)sig;
+	siglongjmp(accel_bus_jmp, 1);
+}
+
+/* Touch one byte; 1 if that raised SIGBUS, 0 if it did not. */
+static inline int faults(volatile uint8_t *p, int write)
+{
+	struct sigaction sa = { .sa_handler = accel_on_sigbus }, old;
+	volatile int bus = 0;
+
+	sigaction(SIGBUS, &sa, &old);
+	if (sigsetjmp(accel_bus_jmp, 1))
+		bus = 1;
+	else if (write)
+		*p = 0x5a;
+	else
+		(void)*p;
+	sigaction(SIGBUS, &old, NULL);
+	return bus;
 }
 
 /* ---- byte patterns ------------------------------------------------------ */
@@ -170,6 +218,13 @@ static inline int accel_alloc(int fd, uint64_t size, uint64_t align,
 	if (!ret && handle)
 		*handle = a.handle;
 	return ret;
+}
+
+static inline int gem_close(int fd, uint32_t handle)
+{
+	struct drm_gem_close c = { .handle = handle };
+
+	return xioctl(fd, DRM_IOCTL_GEM_CLOSE, &c);
 }
 
 /* DRM_IOCTL_PRIME_HANDLE_TO_FD, as libdrm's drmPrimeHandleToFD() does. */
