@@ -47,6 +47,7 @@
 #include <drm/p2p_accel.h>
 #include "accel_test.h"
 #include "p2pacc_importer.h"
+#include "importer_test.h"
 
 #include "kselftest_harness.h"
 
@@ -182,33 +183,6 @@ static int importer_dma(int imp, uint64_t off, uint32_t len, uint32_t dir,
 	};
 
 	return xioctl(imp, P2PI_IOC_DMA, &d);
-}
-
-static int importer_rw(int imp, int dmabuf, uint64_t off, void *buf,
-		       uint64_t len, int write)
-{
-	struct p2pi_rw rw = {
-		.offset = off, .len = len, .user_ptr = (uintptr_t)buf,
-		.write = write, .fd = dmabuf,
-	};
-
-	return xioctl(imp, P2PI_IOC_RW, &rw);
-}
-
-static struct p2pi_status importer_status(int imp)
-{
-	struct p2pi_status s = { 0 };
-
-	xioctl(imp, P2PI_IOC_STATUS, &s);
-	return s;
-}
-
-static int driver_bound(const char *bdf)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), DRIVER_DIR "/%s", bdf);
-	return access(path, F_OK) == 0;
 }
 
 static int driver_unbind(const char *bdf)
