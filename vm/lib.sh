@@ -48,3 +48,30 @@ take_lock() {
 		flock 9
 	fi
 }
+
+# Makes apt see the *source* index (Types: deb-src only) of a newer Debian
+# suite, e.g. trixie (rdma-core 56.1) or sid (perftest 25.01, Linux 7.1.8).
+# No binary package can come from it, so the machine's own packages are
+# untouched and no pin is needed. Its URI is the machine's own Debian
+# mirror, read from apt's configuration, never written into the repo.
+#   debian_src_suite <suite>
+debian_src_suite() {
+	local suite=$1 uri file=/etc/apt/sources.list.d/p2pmem-$1-src.sources
+	[ -f "$file" ] && return 0
+	uri=$(awk '/^URIs:/ { u = $2 } /^Suites:/ && / bookworm( |$)/ { print u; exit }' \
+		/etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+	[ -n "$uri" ] || uri=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' \
+		/etc/apt/sources.list 2>/dev/null || true)
+	[ -n "$uri" ] || die "cannot find the bookworm mirror in apt's configuration"
+	[ "$(id -u)" -eq 0 ] || die "adding $file needs root"
+	say "adding $suite deb-src from $uri"
+	cat >"$file.tmp" <<-SRC
+		Types: deb-src
+		URIs: $uri
+		Suites: $suite
+		Components: main
+		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+	SRC
+	mv "$file.tmp" "$file"
+	apt-get update -qq
+}

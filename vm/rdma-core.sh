@@ -10,34 +10,10 @@ SHA256=63ce7f2baa7242c2dbc76375dac957c420187dd27f8c5e148efc07971ee522a8
 DL=$BUILD/dl
 SRC=$BUILD/rdma-core-src
 OUT=$BUILD/rdma-core
-APT_SOURCE=/etc/apt/sources.list.d/p2pmem-trixie-src.sources
-
-# Only trixie's *source* index is added (Types: deb-src): no binary package
-# can come from it, so bookworm's packages are untouched and no pin is needed.
-# Its URIs are the machine's own Debian mirror, read from apt's configuration.
-add_trixie_sources() {
-	local uri
-	uri=$(awk '/^URIs:/ { u = $2 } /^Suites:/ && / bookworm( |$)/ { print u; exit }' \
-		/etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-	[ -n "$uri" ] || uri=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' \
-		/etc/apt/sources.list 2>/dev/null || true)
-	[ -n "$uri" ] || die "cannot find the bookworm mirror in apt's configuration"
-	[ "$(id -u)" -eq 0 ] || die "adding $APT_SOURCE needs root"
-	say "adding trixie deb-src from $uri"
-	cat >"$APT_SOURCE" <<-SRC
-		Types: deb-src
-		URIs: $uri
-		Suites: trixie
-		Components: main
-		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-	SRC
-	apt-get update -qq
-}
-
 take_lock rdma-core
 mkdir -p "$DL"
 if ! echo "$SHA256  $DL/$TARBALL" | sha256sum -c --status 2>/dev/null; then
-	[ -f "$APT_SOURCE" ] || add_trixie_sources
+	debian_src_suite trixie
 	say "downloading rdma-core $VERSION source"
 	debver=$(apt-cache showsrc rdma-core | awk -v v="$VERSION" '$1 == "Version:" && index($2, v "-") == 1 { print $2; exit }')
 	[ -n "$debver" ] || { apt-get update -qq; debver=$(apt-cache showsrc rdma-core |
