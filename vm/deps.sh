@@ -20,6 +20,8 @@ PACKAGES=(
 	perftest iproute2 libdrm-dev cmake ninja-build libnl-3-dev
 	libnl-route-3-dev libudev-dev pkg-config python3-dev cython3
 	dpkg-dev
+	# make bench: perftest 25.01 from source (autogen.sh, pciutils), the plots
+	autoconf automake libtool libpci-dev python3-matplotlib
 )
 
 missing=()
