@@ -17,7 +17,8 @@ export REPO BUILD FLAVOUR
 MODULE_DIRS := $(patsubst %/Kbuild,%,$(wildcard exporter/Kbuild selftests/modules/*/Kbuild))
 
 .PHONY: help deps kernel kernel-test kernel-perf modules userspace rdma-core \
-	selftests image run check check-harness checkpatch check-series clean distclean
+	selftests image run check check-harness checkpatch check-series clean distclean \
+	bench
 
 help:
 	@echo "p2pmem - accelerator device memory to RDMA over dma-buf"
@@ -25,6 +26,8 @@ help:
 	@echo "  make run            build everything, boot the VM, demo the end-to-end flow"
 	@echo "  make check          build everything, run every suite in the VM(s)"
 	@echo "  make check T=rxe    run one suite (names: ls selftests/suites)"
+	@echo "  make bench          perftest and p2pacc_bench on the perf kernel (switch VM): ratios,"
+	@echo "                     JSON and plots in build/bench/<date>/ (userspace/BENCH.md)"
 	@echo "  make check-harness  prove that failing tests, splats, crashes, hangs, undeclared"
 	@echo "                     skips and leaks each fail 'make check'"
 	@echo
@@ -57,6 +60,8 @@ rdma-core: deps
 userspace: rdma-core
 	@if [ -f userspace/Makefile ]; then \
 		$(MAKE) -s -C userspace BUILD=$(BUILD) RDMA_CORE=$(BUILD)/rdma-core; fi
+	@$(MAKE) -s -C userspace/bench BUILD=$(BUILD) RDMA_CORE=$(BUILD)/rdma-core
+	@vm/perftest.sh
 
 selftests: kernel userspace
 	@$(MAKE) -s -C selftests BUILD=$(BUILD) KOBJ=$(KOBJ)
@@ -69,6 +74,9 @@ run: modules selftests image
 
 check: modules selftests image
 	@vm/check.sh $(if $(T),--suite $(T))
+
+bench: userspace image
+	@vm/bench.sh
 
 check-harness: modules selftests image
 	@vm/check-harness.sh
