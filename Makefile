@@ -9,30 +9,35 @@ FLAVOUR ?= test
 TOPO    ?= switch
 # Suite to run (`make check T=rxe`); empty runs every suite.
 T       ?=
+# Kernel: 6.12 (Debian's linux-source-6.12) or 7.1 (mainline 7.1.8); empty
+# builds and checks both.
+KERNEL  ?=
+KERNELS := $(if $(KERNEL),$(KERNEL),6.12 7.1)
 
-KOBJ    := $(BUILD)/kernel-$(FLAVOUR)
 export REPO BUILD FLAVOUR
+# A kernel's directories in BUILD: 6.12's carry no suffix, the others
+# "-<kernel>" (build/linux-7.1, build/kernel-7.1-test; vm/lib.sh kernel_dirs()).
+ksfx = $(if $(filter 6.12,$(1)),,-$(1))
+# Runs a command once per kernel of KERNELS, with KERNEL set.
+each_kernel = $(foreach k,$(KERNELS),KERNEL=$(k) $(1) &&) true
 
 # Out-of-tree kernel modules: every folder holding a Kbuild file.
 MODULE_DIRS := $(patsubst %/Kbuild,%,$(wildcard exporter/Kbuild selftests/modules/*/Kbuild))
 
 .PHONY: help deps kernel kernel-test kernel-perf modules userspace rdma-core \
-	selftests image run check check-harness checkpatch check-series clean distclean \
-	bench
+	selftests image run check check-harness checkpatch check-series clean distclean
 
 help:
 	@echo "p2pmem - accelerator device memory to RDMA over dma-buf"
 	@echo
 	@echo "  make run            build everything, boot the VM, demo the end-to-end flow"
-	@echo "  make check          build everything, run every suite in the VM(s)"
+	@echo "  make check          build everything, run every suite in the VMs, both kernels"
 	@echo "  make check T=rxe    run one suite (names: ls selftests/suites)"
-	@echo "  make bench          perftest and p2pacc_bench on the perf kernel (switch VM): ratios,"
-	@echo "                     JSON and plots in build/bench/<date>/ (userspace/BENCH.md)"
 	@echo "  make check-harness  prove that failing tests, splats, crashes, hangs, undeclared"
 	@echo "                     skips and leaks each fail 'make check'"
 	@echo
 	@echo "  make deps           install the Debian packages the build and the VM need"
-	@echo "  make kernel         build the test kernel (FLAVOUR=perf for the perf one)"
+	@echo "  make kernel         build the test kernels (FLAVOUR=perf for the perf ones)"
 	@echo "  make modules        build the out-of-tree modules against it"
 	@echo "  make userspace      build rdma-core 56.1 (+ userspace/ patches) and our tools"
 	@echo "  make selftests      build the test programs"
@@ -41,18 +46,19 @@ help:
 	@echo "  make check-series   every patch of both series applies, builds alone, is clean"
 	@echo
 	@echo "  variables: BUILD=$(BUILD) FLAVOUR=$(FLAVOUR) TOPO=$(TOPO) (switch|rootbus)"
+	@echo "             KERNEL=$(KERNEL) (6.12|7.1; empty: both)"
 
 deps:
 	@vm/deps.sh
 
 kernel: deps
-	@vm/kernel.sh $(FLAVOUR)
+	@$(call each_kernel,vm/kernel.sh $(FLAVOUR))
 
 kernel-test kernel-perf: deps
-	@vm/kernel.sh $(@:kernel-%=%)
+	@$(call each_kernel,vm/kernel.sh $(@:kernel-%=%))
 
 modules: kernel
-	@vm/modules.sh $(MODULE_DIRS)
+	@$(call each_kernel,vm/modules.sh $(MODULE_DIRS))
 
 rdma-core: deps
 	@vm/rdma-core.sh
@@ -60,23 +66,21 @@ rdma-core: deps
 userspace: rdma-core
 	@if [ -f userspace/Makefile ]; then \
 		$(MAKE) -s -C userspace BUILD=$(BUILD) RDMA_CORE=$(BUILD)/rdma-core; fi
-	@$(MAKE) -s -C userspace/bench BUILD=$(BUILD) RDMA_CORE=$(BUILD)/rdma-core
-	@vm/perftest.sh
 
+# The test programs of each kernel, against its uapi and kselftest headers.
 selftests: kernel userspace
-	@$(MAKE) -s -C selftests BUILD=$(BUILD) KOBJ=$(KOBJ)
+	@$(foreach k,$(KERNELS),$(MAKE) -s -C selftests BUILD=$(BUILD) \
+		KOBJ=$(BUILD)/kernel$(call ksfx,$(k))-$(FLAVOUR) KSRC=$(BUILD)/linux$(call ksfx,$(k)) \
+		OUT=$(BUILD)/selftests$(call ksfx,$(k)) &&) true
 
 image: deps
 	@vm/initramfs.sh
 
 run: modules selftests image
-	@vm/run-demo.sh
+	@$(call each_kernel,vm/run-demo.sh)
 
 check: modules selftests image
-	@vm/check.sh $(if $(T),--suite $(T))
-
-bench: userspace image
-	@vm/bench.sh
+	@KERNEL="$(KERNELS)" vm/check.sh $(if $(T),--suite $(T))
 
 check-harness: modules selftests image
 	@vm/check-harness.sh
@@ -85,10 +89,10 @@ checkpatch: kernel
 	@vm/checkpatch.sh
 
 check-series: kernel
-	@vm/check-series.sh
+	@$(call each_kernel,vm/check-series.sh)
 
 clean:
-	rm -rf $(BUILD)/modules-* $(BUILD)/selftests $(BUILD)/userspace $(BUILD)/vm
+	rm -rf $(BUILD)/modules-* $(BUILD)/selftests $(BUILD)/selftests-* $(BUILD)/userspace $(BUILD)/vm
 	@if [ -f userspace/Makefile ]; then $(MAKE) -s -C userspace clean BUILD=$(BUILD); fi
 
 distclean:

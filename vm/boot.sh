@@ -7,21 +7,20 @@
 # host's /); it is shared read-write, so results land there. The console
 # (kernel log and job output) goes to <out-dir>/console.log.
 #
-# Environment: FLAVOUR (test|perf), DEVMEM_SIZE (ivshmem BAR2, default 256M),
-# VM_TIMEOUT (seconds, default 1800), VM_MEM (default 4G), VM_QUIET=1 to keep
+# Environment: KERNEL (6.12|7.1, default 6.12), FLAVOUR (test|perf),
+# DEVMEM_SIZE (ivshmem BAR2, default 256M), VM_TIMEOUT (seconds, default 1800), VM_MEM (default 4G), VM_QUIET=1 to keep
 # the console off the terminal.
 . "$(dirname "$0")/lib.sh"
 
 topo=${1:?usage: boot.sh switch|rootbus out-dir}
 out=$(cd "${2:?usage: boot.sh switch|rootbus out-dir}" && pwd)
-FLAVOUR=${FLAVOUR:-test}
-KOBJ=$BUILD/kernel-$FLAVOUR
+kernel_dirs
 DEVMEM_SIZE=${DEVMEM_SIZE:-256M}
 VM_TIMEOUT=${VM_TIMEOUT:-1800}
 # 2 MiB pages for udmabuf's kselftest, which maps 1024 of them.
 HUGEPAGES=${HUGEPAGES:-1024}
 
-[ -f "$KOBJ/arch/x86/boot/bzImage" ] || die "no kernel: run 'make kernel FLAVOUR=$FLAVOUR'"
+[ -f "$KOBJ/arch/x86/boot/bzImage" ] || die "no kernel in $KOBJ: run 'make kernel KERNEL=$KERNEL FLAVOUR=$FLAVOUR'"
 [ -f "$BUILD/vm/initramfs.cpio.gz" ] || die "no initramfs: run 'make image'"
 [ -f "$out/job.sh" ] || die "$out/job.sh missing"
 

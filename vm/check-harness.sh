@@ -28,11 +28,11 @@ mkdir -p "$top"
 failed=0
 
 # The summary of a check.sh log with each FAIL line prefixed by its suite,
-# so that a pattern can name both: "switch/all-skip: FAIL: every test ...".
+# so that a pattern can name both: "6.12/switch/all-skip: FAIL: every test ...".
 # Kept in <log>.summary, which the patterns are matched against.
 summary() {
 	sed -n '/^suite /,$p' "$1" | awk '
-		/^[a-z]+\/[^ ]+ / { label = $1 }
+		/^[0-9.]+\/[a-z]+\/[^ ]+ / { label = $1 }
 		/^ +FAIL: / { sub(/^ +/, ""); print label ": " $0; next }
 		{ print }' >"$1.summary"
 }
@@ -168,7 +168,7 @@ expect_failure() {
 		echo "FAIL: make check passed despite $what (log: $log)"
 		return 1
 	fi
-	for p in "${patterns[@]}" '^switch/p2p-topology +2 +0 +0$'; do
+	for p in "${patterns[@]}" '^[0-9.]+/switch/p2p-topology +2 +0 +0$'; do
 		if ! grep -Eq -- "$p" "$log.summary"; then
 			echo "FAIL: make check failed (exit $rc) but its summary lacks /$p/ (log: $log)"
 			return 1

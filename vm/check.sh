@@ -1,15 +1,21 @@
 #!/bin/bash
-# make check: boot one VM per topology that has suites to run, run them,
-# and judge the results (vm/results.py) including the guests' kernel logs.
+# make check: boot one VM per kernel and topology that has suites to run,
+# run them, and judge the results (vm/results.py) including the guests'
+# kernel logs.
 #
-#   vm/check.sh [--suite NAME]... [--inject NAME]... [--topology NAME]...
+#   [KERNEL="6.12 7.1"] vm/check.sh [--suite NAME]... [--inject NAME]... [--topology NAME]...
 #
+# KERNEL lists the kernels to boot, in order (default 6.12; `make check`
+# gives both unless KERNEL=6.12 or KERNEL=7.1 picks one).
 # --suite limits the run to the named suites (selftests/suites/NAME.sh).
 # --inject adds a suite from vm/harness-inject/ (for make check-harness).
 # --topology limits the run to the named topologies (switch, rootbus).
-# Results and the full guest logs stay in $BUILD/vm/check/<topology>/
-# ($CHECK_DIR/<topology>/ when set). REPO and BUILD may be anywhere, /tmp
-# included: the guest sees both (vm/guest/init).
+# A suite runs where its "# topologies:" line says: <topology>[@<kernel>]
+# words, e.g. "switch rootbus@6.12" (switch on every kernel, rootbus on 6.12
+# only). Results and the full guest logs stay in
+# $BUILD/vm/check/<kernel>/<topology>/ ($CHECK_DIR/<kernel>/<topology>/ when
+# set). REPO and BUILD may be anywhere, /tmp included: the guest sees both
+# (vm/guest/init).
 . "$(dirname "$0")/lib.sh"
 
 want=() inject=() topos=()
@@ -23,17 +29,31 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
+kernels=${KERNEL:-6.12}
+for k in $kernels; do
+	case " $KERNELS " in *" $k "*) ;; *) die "unknown kernel '$k' (KERNEL: one or more of $KERNELS)" ;; esac
+done
+
 suite_topologies() {
 	sed -n 's/^# topologies: *//p' "$1" | head -n1
 }
 
-declare -A per_topo
+# per_run[<kernel>/<topology>]: the suites to run there
+declare -A per_run
 add_suite() {
-	local script=$1 name t topos
+	local script=$1 name w t k topos
 	name=$(basename "$script" .sh)
 	topos=$(suite_topologies "$script")
 	[ -n "$topos" ] || die "$script has no '# topologies:' line"
-	for t in $topos; do per_topo[$t]+="$name "; done
+	for w in $topos; do
+		t=${w%%@*}
+		case "$t" in switch|rootbus) ;; *) die "$script: unknown topology '$w'" ;; esac
+		for k in $kernels; do
+			# "@7.1" holds for 7.1 and its point releases, no "@" for all
+			case "$w" in *@*) [ "$k" = "${w#*@}" ] || [ "${k#"${w#*@}".}" != "$k" ] || continue ;; esac
+			per_run[$k/$t]+="$name "
+		done
+	done
 }
 
 if [ ${#want[@]} -gt 0 ]; then
@@ -62,28 +82,34 @@ export REPO BUILD
 run=$(realpath -m -- "${CHECK_DIR:-$BUILD/vm/check}")
 rm -rf "$run"
 dirs=()
-for topo in "${topos[@]}"; do
-	[ -n "${per_topo[$topo]:-}" ] || continue
-	dir=$run/$topo
-	mkdir -p "$dir"
-	dirs+=("$dir")
-	echo "${per_topo[$topo]}" >"$dir/suites.list"
-	# Suites' own knobs (STRESS_SEED=... make check T=exporter-stress)
-	# reach the guest; values are numbers, so quoting is simple.
-	stress=$(env | grep -E '^STRESS_[A-Z_]+=[0-9]*$' | sed "s/=\(.*\)/='\1'/" | tr '\n' ' ' || true)
-	cat >"$dir/job.sh" <<-JOB
-		#!/bin/bash
-		export REPO='$REPO' BUILD='$BUILD' FLAVOUR='${FLAVOUR:-test}' TOPOLOGY='$topo'
-		export OUT='$dir' SUITES='${per_topo[$topo]}' SUITE_TIMEOUT='${SUITE_TIMEOUT:-900}'
-		${stress:+export $stress}
-		exec bash "\$REPO/vm/guest/run-suites.sh"
-	JOB
-	say "booting the $topo VM: ${per_topo[$topo]}"
-	start=$SECONDS
-	rc=0
-	VM_QUIET=${VM_QUIET:-1} "$REPO/vm/boot.sh" "$topo" "$dir" || rc=$?
-	echo "$rc" >"$dir/qemu.rc"
-	say "$topo VM done in $((SECONDS - start))s (log: $dir/console.log)"
+for kernel in $kernels; do
+	KERNEL=$kernel
+	kernel_dirs
+	for topo in "${topos[@]}"; do
+		suites=${per_run[$kernel/$topo]:-}
+		[ -n "$suites" ] || continue
+		dir=$run/$kernel/$topo
+		mkdir -p "$dir"
+		dirs+=("$dir")
+		echo "$suites" >"$dir/suites.list"
+		# Suites' own knobs (STRESS_SEED=... make check T=exporter-stress)
+		# reach the guest; values are numbers, so quoting is simple.
+		stress=$(env | grep -E '^STRESS_[A-Z_]+=[0-9]*$' | sed "s/=\(.*\)/='\1'/" | tr '\n' ' ' || true)
+		cat >"$dir/job.sh" <<-JOB
+			#!/bin/bash
+			export REPO='$REPO' BUILD='$BUILD' FLAVOUR='$FLAVOUR' TOPOLOGY='$topo'
+			export KERNEL='$KERNEL' KOBJ='$KOBJ' MODULES='$MODULES' SELFTESTS='$SELFTESTS'
+			export OUT='$dir' SUITES='$suites' SUITE_TIMEOUT='${SUITE_TIMEOUT:-900}'
+			${stress:+export $stress}
+			exec bash "\$REPO/vm/guest/run-suites.sh"
+		JOB
+		say "booting the $kernel $topo VM: $suites"
+		start=$SECONDS
+		rc=0
+		KERNEL=$kernel VM_QUIET=${VM_QUIET:-1} "$REPO/vm/boot.sh" "$topo" "$dir" || rc=$?
+		echo "$rc" >"$dir/qemu.rc"
+		say "$kernel $topo VM done in $((SECONDS - start))s (log: $dir/console.log)"
+	done
 done
 [ ${#dirs[@]} -gt 0 ] || die "no suite to run"
 

@@ -75,3 +75,35 @@ debian_src_suite() {
 	mv "$file.tmp" "$file"
 	apt-get update -qq
 }
+
+# The kernels the harness builds and boots, each from its own source tree:
+#   6.12  Debian's linux-source-6.12 (vm/deps.sh pins it)
+#   7.1   mainline 7.1.8, the upstream tarball of Debian sid's linux source
+#         package (vm/kernel.sh pins it)
+# KERNEL picks one (default 6.12). Sets, for KERNEL and FLAVOUR (test|perf):
+#   SRC        the git tree (tag "base": pristine) the series go into
+#   KOBJ       the out-of-tree objects of the kernel of that flavour
+#   MODULES    our out-of-tree modules built against it (vm/modules.sh)
+#   SELFTESTS  the test programs, built against its uapi headers and with
+#              its kselftest headers (selftests/Makefile)
+#   SERIES     the patch series applied onto base, in order
+# 6.12's directories carry no suffix, 7.1's carry "-7.1" (build/linux-7.1,
+# build/kernel-7.1-test, build/modules-7.1-test, build/selftests-7.1); the
+# Makefile's ksfx is the same rule.
+KERNELS="6.12 7.1"
+kernel_dirs() {
+	KERNEL=${KERNEL:-6.12}
+	FLAVOUR=${FLAVOUR:-test}
+	local sfx
+	case "$KERNEL" in
+	6.12) sfx= ;;
+	7.1) sfx=-7.1 ;;
+	*) die "unknown KERNEL '$KERNEL' (one of: $KERNELS)" ;;
+	esac
+	SRC=$BUILD/linux$sfx
+	KOBJ=$BUILD/kernel$sfx-$FLAVOUR
+	MODULES=$BUILD/modules$sfx-$FLAVOUR
+	SELFTESTS=$BUILD/selftests$sfx
+	SERIES="$REPO/dmabuf-core-patches$sfx $REPO/importer-rdma$sfx"
+	KSUFFIX=$sfx
+}

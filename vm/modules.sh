@@ -1,18 +1,18 @@
 #!/bin/bash
-# Build out-of-tree modules against the kernel of $FLAVOUR.
+# Build out-of-tree modules against the kernel of $KERNEL and $FLAVOUR.
 #
-#   vm/modules.sh <folder>...
+#   [KERNEL=6.12|7.1] vm/modules.sh <folder>...
 #
 # Kbuild in 6.12 writes objects next to the sources, so each folder is
-# mirrored into $BUILD/modules-$FLAVOUR/<folder> and built there: the repo
-# stays clean and the test and perf kernels get their own objects.
+# mirrored into $MODULES/<folder> (build/modules-<flavour>,
+# build/modules-7.1-<flavour>) and built there: the repo stays clean and
+# each kernel and flavour gets its own objects.
 . "$(dirname "$0")/lib.sh"
 
-FLAVOUR=${FLAVOUR:-test}
-KOBJ=$BUILD/kernel-$FLAVOUR
-OUT=$BUILD/modules-$FLAVOUR
-take_lock kernel
-[ -f "$KOBJ/Module.symvers" ] || die "no kernel in $KOBJ: run 'make kernel'"
+kernel_dirs
+OUT=$MODULES
+take_lock "kernel$KSUFFIX"
+[ -f "$KOBJ/Module.symvers" ] || die "no kernel in $KOBJ: run 'make kernel KERNEL=$KERNEL'"
 
 for dir in "$@"; do
 	mkdir -p "$OUT/$dir"
@@ -26,4 +26,4 @@ for dir in "$@"; do
 		KBUILD_EXTRA_SYMBOLS="$(ls "$OUT"/exporter/Module.symvers 2>/dev/null || true)" \
 		modules || die "module build failed in $dir"
 done
-say "modules ($FLAVOUR): $(cd "$OUT" && find . -name '*.ko' | sort | tr '\n' ' ')"
+say "modules ($KERNEL $FLAVOUR): $(cd "$OUT" && find . -name '*.ko' | sort | tr '\n' ' ')"

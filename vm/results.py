@@ -34,8 +34,10 @@ that kernel; without it the line holds for every kernel. A <test-glob> is
 an fnmatch pattern on the test's name as its TAP line gives it; a suite
 that skips as a whole (exit 4 with no result, or "1..0 # SKIP") is named
 "(whole suite)". A declared skip that does not happen is fine; any other
-skip fails the run. The kernel is $KERNEL (6.12, 7.1, ...) or, when unset,
-the major.minor version the guest booted; a mismatch of the two fails.
+skip fails the run. The kernel is the KERNEL of the run's job.sh (what
+vm/check.sh booted), else $KERNEL (6.12, 7.1, ...), else the major.minor
+version the guest booted; a mismatch with the booted version fails. Every
+summary line names its kernel: <kernel>/<topology>/<suite>.
 """
 
 import fnmatch
@@ -71,15 +73,15 @@ REPO = os.environ.get("REPO") or os.path.dirname(
 
 
 class Suite:
-    def __init__(self, topo, name):
-        self.topo, self.name = topo, name
+    def __init__(self, kernel, topo, name):
+        self.kernel, self.topo, self.name = kernel, topo, name
         self.passed = self.failed = 0
         self.skips = []      # (test, reason, declared)
         self.failures = []   # test names or why the suite itself failed
 
     @property
     def label(self):
-        return f"{self.topo}/{self.name}"
+        return f"{self.kernel}/{self.topo}/{self.name}"
 
     def fail(self, why, count=1):
         self.failed += count
@@ -271,43 +273,45 @@ def collect(topo_dir, log_only=False):
     if console is not None:
         m = BOOTED.search(console)
         booted = m.group(1) if m else None
-    kernel = os.environ.get("KERNEL") or booted or "unknown"
+    job = read(os.path.join(topo_dir, "job.sh"), "") or ""
+    m = re.search(r"\bKERNEL='([0-9.]+)'", job)
+    kernel = (m.group(1) if m else None) or os.environ.get("KERNEL") or booted or "unknown"
+    where = f"{kernel}/{topo}"
     if booted and not kernel_matches(booted, kernel) and not kernel_matches(kernel, booted):
-        problems.append(f"{topo}: KERNEL={kernel} but the guest booted {booted}")
+        problems.append(f"{where}: KERNEL={kernel} but the guest booted {booted}")
 
     if not log_only:
-        job = read(os.path.join(topo_dir, "job.sh"), "") or ""
         m = re.search(r"SUITE_TIMEOUT='(\d+)'", job)
         timeout = m.group(1) if m else None
         names = (read(os.path.join(topo_dir, "suites.list"), "") or "").split()
         if not names:
-            problems.append(f"{topo}: no suite was meant to run (empty or missing suites.list)")
+            problems.append(f"{where}: no suite was meant to run (empty or missing suites.list)")
         for name in names:
-            s = Suite(topo, name)
+            s = Suite(kernel, topo, name)
             suites.append(s)
             judge_suite(s, topo_dir, kernel, console, timeout)
 
     unfinished = False
     if console is None:
-        problems.append(f"{topo}: no console log: the VM never started")
+        problems.append(f"{where}: no console log: the VM never started")
     else:
         splats = [l.strip() for l in console.splitlines()
                   if KERNEL_LINE.search(l) and SPLAT.search(l)]
         for line in splats[:20]:
-            problems.append(f"{topo}: kernel splat: {line}")
+            problems.append(f"{where}: kernel splat: {line}")
         if len(splats) > 20:
-            problems.append(f"{topo}: ... and {len(splats) - 20} more splat lines")
+            problems.append(f"{where}: ... and {len(splats) - 20} more splat lines")
         if JOB_DONE not in console:
             cause = guest_cause(console)
-            problems.append(f"{topo}: the guest never finished its job (no '{JOB_DONE}')"
+            problems.append(f"{where}: the guest never finished its job (no '{JOB_DONE}')"
                             + (f": {cause}" if cause else ""))
             unfinished = True
     qrc = (read(os.path.join(topo_dir, "qemu.rc"), "") or "").strip()
     if qrc == "124":
-        problems.append(f"{topo}: VM timed out (VM_TIMEOUT)")
+        problems.append(f"{where}: VM timed out (VM_TIMEOUT)")
         unfinished = True
     elif qrc not in ("", "0"):
-        problems.append(f"{topo}: QEMU exited with {qrc}")
+        problems.append(f"{where}: QEMU exited with {qrc}")
         unfinished = True
     if unfinished and console is not None:
         lines = console.rstrip("\n").splitlines()[-TAIL_LINES:]
@@ -362,7 +366,15 @@ def main(argv):
 
     passed = sum(s.passed for s in suites)
     failed = sum(s.failed for s in suites) + len(problems)
-    print(f"\n{passed} passed, {failed} failed")
+    kernels = sorted({s.kernel for s in suites}, key=lambda k: [int(x) if x.isdigit() else 0 for x in k.split(".")])
+    print()
+    if len(kernels) > 1:
+        for k in kernels:
+            ks = [s for s in suites if s.kernel == k]
+            kp = [p for p in problems if p.startswith(k + "/")]
+            print(f"Linux {k}: {sum(s.passed for s in ks)} passed, "
+                  f"{sum(s.failed for s in ks) + len(kp)} failed")
+    print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
 

@@ -1,16 +1,19 @@
 #!/bin/bash
-# make run: boot the switch-topology VM and run the demo (vm/guest/demo.sh).
+# make run: boot the switch-topology VM and run the demo (vm/guest/demo.sh)
+# on the kernel of KERNEL (6.12|7.1, default 6.12).
 . "$(dirname "$0")/lib.sh"
 
-dir=$BUILD/vm/run
+kernel_dirs
+dir=$BUILD/vm/run/$KERNEL
 rm -rf "$dir"
 mkdir -p "$dir"
 cat >"$dir/job.sh" <<JOB
 #!/bin/bash
-export REPO='$REPO' BUILD='$BUILD' FLAVOUR='${FLAVOUR:-test}' TOPOLOGY='${TOPO:-switch}'
+export REPO='$REPO' BUILD='$BUILD' FLAVOUR='$FLAVOUR' TOPOLOGY='${TOPO:-switch}'
+export KERNEL='$KERNEL' KOBJ='$KOBJ' MODULES='$MODULES'
 exec bash "\$REPO/vm/guest/demo.sh"
 JOB
-say "booting the ${TOPO:-switch} VM (full console log: $dir/console.log)"
+say "booting the $KERNEL ${TOPO:-switch} VM (full console log: $dir/console.log)"
 rc=0
 VM_QUIET=1 "$REPO/vm/boot.sh" "${TOPO:-switch}" "$dir" || rc=$?
 echo "$rc" >"$dir/qemu.rc"

@@ -32,7 +32,7 @@ demo() {
 
 	step "the accelerator's driver (exporter/p2p_accel.ko)"
 	[ -e /sys/module/p2p_accel ] ||
-		insmod "$BUILD/modules-$FLAVOUR/exporter/p2p_accel.ko" || return 1
+		insmod "${MODULES:-$BUILD/modules-$FLAVOUR}/exporter/p2p_accel.ko" || return 1
 	"$BUILD/userspace/bin/p2pacc" info
 
 	step "device memory over RDMA: allocate, export as a dma-buf, ibv_reg_dmabuf_mr() on $RXE,"

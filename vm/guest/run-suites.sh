@@ -5,13 +5,16 @@
 set -u
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/tmp LC_ALL=C.UTF-8
-export KOBJ=$BUILD/kernel-$FLAVOUR MODULES=$BUILD/modules-$FLAVOUR
-export SELFTESTS=$BUILD/selftests USERSPACE=$BUILD/userspace RDMA_CORE=$BUILD/rdma-core
+# The booted kernel's objects, our modules and test programs built for it
+# (vm/check.sh sets them from vm/lib.sh kernel_dirs(); these are 6.12's).
+export KOBJ=${KOBJ:-$BUILD/kernel-$FLAVOUR} MODULES=${MODULES:-$BUILD/modules-$FLAVOUR}
+export SELFTESTS=${SELFTESTS:-$BUILD/selftests} KERNEL=${KERNEL:-6.12}
+export USERSPACE=$BUILD/userspace RDMA_CORE=$BUILD/rdma-core
 cd /tmp || exit 1
 
 log() { echo "[p2pmem] $*"; }
 
-log "guest up: $(uname -r), topology $TOPOLOGY"
+log "guest up: $(uname -r) (KERNEL $KERNEL), topology $TOPOLOGY"
 # shellcheck source=vm/guest/netup.sh
 if ! . "$REPO/vm/guest/netup.sh"; then
 	log "network setup failed"
