@@ -487,6 +487,14 @@ int uv_wait_cq(struct uv_cq *cq, struct ib_uverbs_wc *wc, int timeout_ms)
 int uv_create_qp(struct uv_ctx *ctx, uint32_t pd_handle, struct uv_cq *scq,
 		 struct uv_cq *rcq, uint32_t max_wr, struct uv_qp *qp)
 {
+	return uv_create_qp_type(ctx, pd_handle, scq, rcq, max_wr,
+				 IB_UVERBS_QPT_RC, qp);
+}
+
+int uv_create_qp_type(struct uv_ctx *ctx, uint32_t pd_handle,
+		      struct uv_cq *scq, struct uv_cq *rcq, uint32_t max_wr,
+		      uint32_t qp_type, struct uv_qp *qp)
+{
 	UV_CMD(ib_uverbs_create_qp) req = {
 		.cmd.pd_handle = pd_handle,
 		.cmd.send_cq_handle = scq->handle,
@@ -495,7 +503,7 @@ int uv_create_qp(struct uv_ctx *ctx, uint32_t pd_handle, struct uv_cq *scq,
 		.cmd.max_recv_wr = max_wr,
 		.cmd.max_send_sge = UV_MAX_SGE,
 		.cmd.max_recv_sge = UV_MAX_SGE,
-		.cmd.qp_type = IB_UVERBS_QPT_RC,
+		.cmd.qp_type = qp_type,
 	};
 	struct {
 		struct ib_uverbs_create_qp_resp core;
@@ -508,6 +516,7 @@ int uv_create_qp(struct uv_ctx *ctx, uint32_t pd_handle, struct uv_cq *scq,
 		       &resp, sizeof(resp));
 	if (ret)
 		return ret;
+	qp->qp_type = qp_type;
 	qp->handle = resp.core.qp_handle;
 	qp->qpn = resp.core.qpn;
 	qp->max_send_wr = resp.core.max_send_wr;
@@ -556,6 +565,13 @@ int uv_modify_qp(struct uv_ctx *ctx, struct uv_qp *qp,
 int uv_connect_qp(struct uv_ctx *ctx, struct uv_qp *qp, uint32_t remote_qpn,
 		  const uint8_t dgid[16])
 {
+	return uv_connect_qp_psn(ctx, qp, remote_qpn, dgid, 0, 0);
+}
+
+int uv_connect_qp_psn(struct uv_ctx *ctx, struct uv_qp *qp,
+		      uint32_t remote_qpn, const uint8_t dgid[16],
+		      uint32_t sq_psn, uint32_t rq_psn)
+{
 	struct ib_uverbs_modify_qp a;
 	int ret;
 
@@ -576,7 +592,7 @@ int uv_connect_qp(struct uv_ctx *ctx, struct uv_qp *qp, uint32_t remote_qpn,
 	a.qp_state = UV_QPS_RTR;
 	a.path_mtu = UV_MTU_1024;
 	a.dest_qp_num = remote_qpn;
-	a.rq_psn = 0;
+	a.rq_psn = rq_psn;
 	a.max_dest_rd_atomic = 16;
 	a.min_rnr_timer = 12;
 	memcpy(a.dest.dgid, dgid, 16);
@@ -596,7 +612,7 @@ int uv_connect_qp(struct uv_ctx *ctx, struct uv_qp *qp, uint32_t remote_qpn,
 	a.retry_cnt = 7;
 	/* Finite: a SEND nobody posted a receive for must end, not spin. */
 	a.rnr_retry = 3;
-	a.sq_psn = 0;
+	a.sq_psn = sq_psn;
 	a.max_rd_atomic = 16;
 	return uv_modify_qp(ctx, qp, &a);
 }
@@ -644,7 +660,30 @@ int uv_post_send(struct uv_ctx *ctx, struct uv_qp *qp,
 		wqe->wr.wr.atomic.rkey = wr->rkey;
 		break;
 	case IB_UVERBS_WR_SEND:
+		if (qp->qp_type == IB_UVERBS_QPT_UD) {
+			wqe->wr.wr.ud.remote_qpn = wr->remote_qpn;
+			wqe->wr.wr.ud.remote_qkey = wr->remote_qkey;
+			wqe->wr.wr.ud.ah_num = wr->ah_num;
+		}
 		break;
+	case IB_UVERBS_WR_ATOMIC_WRITE:
+		/* As rxe's provider: the value travels in the WQE itself. */
+		wqe->wr.wr.rdma.remote_addr = wr->remote_addr;
+		wqe->wr.wr.rdma.rkey = wr->rkey;
+		memcpy(wqe->dma.atomic_wr, &wr->atomic_value,
+		       sizeof(wr->atomic_value));
+		wqe->iova = wr->remote_addr;
+		wqe->dma.length = sizeof(wr->atomic_value);
+		wqe->dma.resid = sizeof(wr->atomic_value);
+		goto produce;
+	case IB_UVERBS_WR_BIND_MW:
+		wqe->wr.wr.mw.addr = wr->mw.addr;
+		wqe->wr.wr.mw.length = wr->mw.length;
+		wqe->wr.wr.mw.mr_lkey = wr->mw.mr_lkey;
+		wqe->wr.wr.mw.mw_rkey = wr->mw.mw_rkey;
+		wqe->wr.wr.mw.rkey = wr->mw.new_rkey;
+		wqe->wr.wr.mw.access = wr->mw.access;
+		goto produce;
 	default:
 		return -EOPNOTSUPP;
 	}
@@ -658,6 +697,7 @@ int uv_post_send(struct uv_ctx *ctx, struct uv_qp *qp,
 	wqe->dma.length = length;
 	wqe->dma.resid = length;
 	wqe->dma.num_sge = wr->num_sge;
+produce:
 	wqe->ssn = qp->ssn++;
 	ring_produce(&qp->sq);
 
@@ -707,6 +747,194 @@ const char *uv_wc_status_str(uint32_t status)
 	case UV_WC_REM_OP_ERR: return "remote operation error";
 	case UV_WC_RETRY_EXC_ERR: return "transport retry exceeded";
 	case UV_WC_RNR_RETRY_EXC_ERR: return "RNR retry exceeded";
+	case UV_WC_MW_BIND_ERR: return "memory window bind error";
+	case UV_WC_BAD_RESP_ERR: return "bad response";
 	default: return "other error";
 	}
+}
+
+/* ---- more of the ABI ---------------------------------------------------- */
+
+static int modify_state(struct uv_ctx *ctx, struct uv_qp *qp, uint32_t state,
+			uint32_t extra_mask, struct ib_uverbs_modify_qp *a)
+{
+	a->attr_mask |= UV_QP_STATE | extra_mask;
+	a->qp_state = state;
+	return uv_modify_qp(ctx, qp, a);
+}
+
+int uv_reset_qp(struct uv_ctx *ctx, struct uv_qp *qp)
+{
+	struct ib_uverbs_modify_qp a;
+
+	memset(&a, 0, sizeof(a));
+	return modify_state(ctx, qp, UV_QPS_RESET, 0, &a);
+}
+
+int uv_connect_uc(struct uv_ctx *ctx, struct uv_qp *qp, uint32_t remote_qpn,
+		  const uint8_t dgid[16])
+{
+	struct ib_uverbs_modify_qp a;
+	int ret;
+
+	memset(&a, 0, sizeof(a));
+	a.port_num = ctx->port;
+	/* UC has no remote reads or atomics. */
+	a.qp_access_flags = IB_UVERBS_ACCESS_LOCAL_WRITE |
+			    IB_UVERBS_ACCESS_REMOTE_WRITE;
+	ret = modify_state(ctx, qp, UV_QPS_INIT, UV_QP_PKEY_INDEX |
+			   UV_QP_PORT | UV_QP_ACCESS_FLAGS, &a);
+	if (ret)
+		return ret;
+
+	memset(&a, 0, sizeof(a));
+	a.path_mtu = UV_MTU_1024;
+	a.dest_qp_num = remote_qpn;
+	memcpy(a.dest.dgid, dgid, 16);
+	a.dest.sgid_index = ctx->gid_index;
+	a.dest.hop_limit = 64;
+	a.dest.is_global = 1;
+	a.dest.port_num = ctx->port;
+	ret = modify_state(ctx, qp, UV_QPS_RTR, UV_QP_AV | UV_QP_PATH_MTU |
+			   UV_QP_DEST_QPN | UV_QP_RQ_PSN, &a);
+	if (ret)
+		return ret;
+
+	memset(&a, 0, sizeof(a));
+	return modify_state(ctx, qp, UV_QPS_RTS, UV_QP_SQ_PSN, &a);
+}
+
+int uv_ud_ready(struct uv_ctx *ctx, struct uv_qp *qp, uint32_t qkey)
+{
+	struct ib_uverbs_modify_qp a;
+	int ret;
+
+	memset(&a, 0, sizeof(a));
+	a.port_num = ctx->port;
+	a.qkey = qkey;
+	ret = modify_state(ctx, qp, UV_QPS_INIT, UV_QP_PKEY_INDEX |
+			   UV_QP_PORT | UV_QP_QKEY, &a);
+	if (ret)
+		return ret;
+	memset(&a, 0, sizeof(a));
+	ret = modify_state(ctx, qp, UV_QPS_RTR, 0, &a);
+	if (ret)
+		return ret;
+	memset(&a, 0, sizeof(a));
+	return modify_state(ctx, qp, UV_QPS_RTS, UV_QP_SQ_PSN, &a);
+}
+
+int uv_query_qp_state(struct uv_ctx *ctx, struct uv_qp *qp, uint32_t *state)
+{
+	UV_CMD(ib_uverbs_query_qp) req = {
+		.cmd.qp_handle = qp->handle,
+		.cmd.attr_mask = UV_QP_STATE,
+	};
+	struct ib_uverbs_query_qp_resp resp;
+	int ret;
+
+	ret = uv_write(ctx, IB_USER_VERBS_CMD_QUERY_QP, &req, sizeof(req),
+		       &resp, sizeof(resp));
+	if (!ret)
+		*state = resp.qp_state;
+	return ret;
+}
+
+int uv_flush_qp(struct uv_ctx *ctx, struct uv_qp *qp)
+{
+	struct ib_uverbs_modify_qp a;
+
+	memset(&a, 0, sizeof(a));
+	return modify_state(ctx, qp, UV_QPS_ERR, 0, &a);
+}
+
+int uv_create_ah(struct uv_ctx *ctx, uint32_t pd_handle,
+		 const uint8_t dgid[16], uint32_t *ah_handle,
+		 uint32_t *ah_num)
+{
+	UV_CMD(ib_uverbs_create_ah) req = {
+		.cmd.pd_handle = pd_handle,
+		.cmd.attr.grh.sgid_index = ctx->gid_index,
+		.cmd.attr.grh.hop_limit = 64,
+		.cmd.attr.is_global = 1,
+		.cmd.attr.port_num = ctx->port,
+	};
+	struct {
+		struct ib_uverbs_create_ah_resp core;
+		struct rxe_create_ah_resp rxe;
+	} resp;
+	int ret;
+
+	memcpy(req.cmd.attr.grh.dgid, dgid, 16);
+	ret = uv_write(ctx, IB_USER_VERBS_CMD_CREATE_AH, &req, sizeof(req),
+		       &resp, sizeof(resp));
+	if (ret)
+		return ret;
+	*ah_handle = resp.core.ah_handle;
+	*ah_num = resp.rxe.ah_num;
+	return 0;
+}
+
+int uv_destroy_ah(struct uv_ctx *ctx, uint32_t ah_handle)
+{
+	UV_CMD(ib_uverbs_destroy_ah) req = { .cmd.ah_handle = ah_handle };
+
+	return uv_write(ctx, IB_USER_VERBS_CMD_DESTROY_AH, &req, sizeof(req),
+			NULL, 0);
+}
+
+int uv_alloc_mw(struct uv_ctx *ctx, uint32_t pd_handle, uint8_t type,
+		uint32_t *mw_handle, uint32_t *rkey)
+{
+	UV_CMD(ib_uverbs_alloc_mw) req = {
+		.cmd.pd_handle = pd_handle,
+		.cmd.mw_type = type,
+	};
+	struct ib_uverbs_alloc_mw_resp resp;
+	int ret;
+
+	ret = uv_write(ctx, IB_USER_VERBS_CMD_ALLOC_MW, &req, sizeof(req),
+		       &resp, sizeof(resp));
+	if (ret)
+		return ret;
+	*mw_handle = resp.mw_handle;
+	*rkey = resp.rkey;
+	return 0;
+}
+
+int uv_dealloc_mw(struct uv_ctx *ctx, uint32_t mw_handle)
+{
+	UV_CMD(ib_uverbs_dealloc_mw) req = { .cmd.mw_handle = mw_handle };
+
+	return uv_write(ctx, IB_USER_VERBS_CMD_DEALLOC_MW, &req, sizeof(req),
+			NULL, 0);
+}
+
+int uv_rereg_mr(struct uv_ctx *ctx, struct uv_mr *mr, uint32_t flags,
+		void *addr, uint64_t length, uint64_t iova,
+		uint32_t pd_handle, uint32_t access)
+{
+	UV_CMD(ib_uverbs_rereg_mr) req = {
+		.cmd.mr_handle = mr->handle,
+		.cmd.flags = flags,
+		.cmd.start = (uintptr_t)addr,
+		.cmd.length = length,
+		.cmd.hca_va = iova,
+		.cmd.pd_handle = pd_handle,
+		.cmd.access_flags = access,
+	};
+	struct ib_uverbs_rereg_mr_resp resp;
+	int ret;
+
+	ret = uv_write(ctx, IB_USER_VERBS_CMD_REREG_MR, &req, sizeof(req),
+		       &resp, sizeof(resp));
+	if (ret)
+		return ret;
+	mr->lkey = resp.lkey;
+	mr->rkey = resp.rkey;
+	if (flags & UV_MR_REREG_TRANS) {
+		mr->iova = iova;
+		mr->length = length;
+	}
+	return 0;
 }

@@ -120,6 +120,7 @@ struct uv_qp {
 	uint32_t max_send_sge, max_recv_sge;
 	struct uv_ring sq, rq;
 	uint32_t ssn;		/* send sequence number, as rxe's provider keeps */
+	uint32_t qp_type;	/* IB_UVERBS_QPT_RC (uv_create_qp()), _UC or _UD */
 };
 
 struct uv_mr {
@@ -149,6 +150,21 @@ struct uv_send_wr {
 	uint32_t rkey;
 	uint64_t compare_add;	/* atomics */
 	uint64_t swap;
+	uint64_t atomic_value;	/* IB_UVERBS_WR_ATOMIC_WRITE: the 8 bytes written */
+	/* SEND on a UD QP: where to (an AH from uv_create_ah()) */
+	uint32_t remote_qpn;
+	uint32_t remote_qkey;
+	uint32_t ah_num;
+	/* IB_UVERBS_WR_BIND_MW: bind the MW @mw_rkey to [addr, +length) of
+	 * the MR @mr_lkey; the MW's rkey becomes @new_rkey */
+	struct {
+		uint64_t addr;
+		uint64_t length;
+		uint32_t mr_lkey;
+		uint32_t mw_rkey;
+		uint32_t new_rkey;
+		uint32_t access;
+	} mw;
 };
 
 /* Device discovery and context. */
@@ -189,5 +205,76 @@ int uv_post_recv(struct uv_qp *qp, uint64_t wr_id, const struct uv_sge *sge,
 		 uint32_t num_sge);
 
 const char *uv_wc_status_str(uint32_t status);
+
+/*
+ * More of the ABI: other QP types, address handles, memory windows, MR
+ * re-registration, atomic write. Same conventions as above.
+ */
+
+/* ib_uverbs_wc.status values beyond enum uv_wc_status */
+#define UV_WC_MW_BIND_ERR	6
+#define UV_WC_BAD_RESP_ERR	7
+
+/* ib_uverbs_wc.opcode of send completions (IBV_WC_*) */
+#define UV_WC_SEND		0
+#define UV_WC_RDMA_WRITE	1
+#define UV_WC_RDMA_READ		2
+#define UV_WC_COMP_SWAP		3
+#define UV_WC_FETCH_ADD		4
+#define UV_WC_BIND_MW		5
+#define UV_WC_ATOMIC_WRITE	9
+
+/* modify_qp attribute mask bit for UD */
+#define UV_QP_QKEY		(1 << 6)
+
+/* ib_uverbs_rereg_mr.flags (enum ib_mr_rereg_flags) */
+#define UV_MR_REREG_TRANS	(1 << 0)
+#define UV_MR_REREG_PD		(1 << 1)
+#define UV_MR_REREG_ACCESS	(1 << 2)
+
+/* An RC, UC or UD QP (IB_UVERBS_QPT_*); uv_create_qp() is the RC one. */
+int uv_create_qp_type(struct uv_ctx *ctx, uint32_t pd_handle,
+		      struct uv_cq *scq, struct uv_cq *rcq, uint32_t max_wr,
+		      uint32_t qp_type, struct uv_qp *qp);
+/* uv_connect_qp() with the PSNs given: this QP sends from @sq_psn and
+ * expects @rq_psn from the peer. */
+int uv_connect_qp_psn(struct uv_ctx *ctx, struct uv_qp *qp,
+		      uint32_t remote_qpn, const uint8_t dgid[16],
+		      uint32_t sq_psn, uint32_t rq_psn);
+/* RESET -> INIT -> RTR -> RTS of a UC QP (remote writes allowed). */
+int uv_connect_uc(struct uv_ctx *ctx, struct uv_qp *qp, uint32_t remote_qpn,
+		  const uint8_t dgid[16]);
+/* RESET -> INIT -> RTR -> RTS of a UD QP with @qkey. */
+int uv_ud_ready(struct uv_ctx *ctx, struct uv_qp *qp, uint32_t qkey);
+/* Any state -> RESET: the QP forgets its work requests and peer. */
+int uv_reset_qp(struct uv_ctx *ctx, struct uv_qp *qp);
+/* The QP's state (enum uv_qp_state) from QUERY_QP. */
+int uv_query_qp_state(struct uv_ctx *ctx, struct uv_qp *qp, uint32_t *state);
+/*
+ * Modify the QP to the error state (again). rxe has no receive doorbell
+ * (no POST_RECV command for user QPs): a RECV posted to a QP already in
+ * error is only flushed when the kernel next looks at the QP, which this
+ * makes it do, as an application draining a QP would.
+ */
+int uv_flush_qp(struct uv_ctx *ctx, struct uv_qp *qp);
+
+/* Address handles for UD sends over RoCE v2 from our GID to @dgid. */
+int uv_create_ah(struct uv_ctx *ctx, uint32_t pd_handle,
+		 const uint8_t dgid[16], uint32_t *ah_handle,
+		 uint32_t *ah_num);
+int uv_destroy_ah(struct uv_ctx *ctx, uint32_t ah_handle);
+
+/* Memory windows (enum ib_mw_type). */
+#define UV_MW_TYPE_1		1
+#define UV_MW_TYPE_2		2
+
+int uv_alloc_mw(struct uv_ctx *ctx, uint32_t pd_handle, uint8_t type,
+		uint32_t *mw_handle, uint32_t *rkey);
+int uv_dealloc_mw(struct uv_ctx *ctx, uint32_t mw_handle);
+
+/* REREG_MR with UV_MR_REREG_* @flags; updates @mr's keys on success. */
+int uv_rereg_mr(struct uv_ctx *ctx, struct uv_mr *mr, uint32_t flags,
+		void *addr, uint64_t length, uint64_t iova,
+		uint32_t pd_handle, uint32_t access);
 
 #endif /* SELFTESTS_RDMA_UVERBS_H */
