@@ -11,8 +11,10 @@
 # --inject adds a suite from vm/harness-inject/ (for make check-harness).
 # --topology limits the run to the named topologies (switch, rootbus).
 # A suite runs where its "# topologies:" line says: <topology>[@<kernel>]
-# words, e.g. "switch rootbus@6.12" (switch on every kernel, rootbus on 6.12
-# only). Results and the full guest logs stay in
+# words, e.g. "switch rootbus@6.12": switch on every kernel, rootbus on 6.12
+# only. "@<kernel>" keeps the full run within CI's time budget; a suite named
+# with --suite runs on every topology its line lists, on every kernel of
+# KERNEL. Results and the full guest logs stay in
 # $BUILD/vm/check/<kernel>/<topology>/ ($CHECK_DIR/<kernel>/<topology>/ when
 # set). REPO and BUILD may be anywhere, /tmp included: the guest sees both
 # (vm/guest/init).
@@ -41,7 +43,7 @@ suite_topologies() {
 # per_run[<kernel>/<topology>]: the suites to run there
 declare -A per_run
 add_suite() {
-	local script=$1 name w t k topos
+	local script=$1 named=${2:-} name w t k topos
 	name=$(basename "$script" .sh)
 	topos=$(suite_topologies "$script")
 	[ -n "$topos" ] || die "$script has no '# topologies:' line"
@@ -50,7 +52,9 @@ add_suite() {
 		case "$t" in switch|rootbus) ;; *) die "$script: unknown topology '$w'" ;; esac
 		for k in $kernels; do
 			# "@7.1" holds for 7.1 and its point releases, no "@" for all
-			case "$w" in *@*) [ "$k" = "${w#*@}" ] || [ "${k#"${w#*@}".}" != "$k" ] || continue ;; esac
+			case "$w" in *@*) [ -n "$named" ] || [ "$k" = "${w#*@}" ] ||
+				[ "${k#"${w#*@}".}" != "$k" ] || continue ;; esac
+			case " ${per_run[$k/$t]:-}" in *" $name "*) continue ;; esac
 			per_run[$k/$t]+="$name "
 		done
 	done
@@ -60,14 +64,14 @@ if [ ${#want[@]} -gt 0 ]; then
 	for n in "${want[@]}"; do
 		[ -f "$REPO/selftests/suites/$n.sh" ] ||
 			die "no suite '$n' (have: $(cd "$REPO/selftests/suites" && ls *.sh | sed 's/\.sh$//' | tr '\n' ' '))"
-		add_suite "$REPO/selftests/suites/$n.sh"
+		add_suite "$REPO/selftests/suites/$n.sh" named
 	done
 else
 	for s in "$REPO"/selftests/suites/*.sh; do add_suite "$s"; done
 fi
 for n in "${inject[@]}"; do
 	[ -f "$REPO/vm/harness-inject/$n.sh" ] || die "no injected suite '$n' in vm/harness-inject/"
-	add_suite "$REPO/vm/harness-inject/$n.sh"
+	add_suite "$REPO/vm/harness-inject/$n.sh" named
 done
 [ ${#topos[@]} -gt 0 ] || topos=(switch rootbus)
 for t in "${topos[@]}"; do
