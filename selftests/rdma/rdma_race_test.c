@@ -487,21 +487,40 @@ TEST_F(revoked_uc_ud, send_from_revoked_lkey_is_local_protection_error)
 	EXPECT_EQ(-1, check_byte(self->e.host.cpu, 4096 + GRH, 0));
 }
 
+/* UC alone: UD has no RDMA. */
+FIXTURE(revoked_uc) {
+	struct env e;
+};
+
+FIXTURE_SETUP(revoked_uc)
+{
+	int ret;
+
+	env_setup(_metadata, &self->e, IB_UVERBS_QPT_UC);
+	if (_metadata->exit_code)
+		return;
+	ret = env_reg_dev(&self->e, UV_ACCESS_ALL);
+	ASSERT_EQ(0, ret) TH_LOG("REG_DMABUF_MR: %s", strerror(-ret));
+}
+
+FIXTURE_TEARDOWN(revoked_uc)
+{
+	env_teardown(&self->e);
+}
+
 /*
  * UC WRITE to a revoked rkey: the sender succeeds, the responder drops
  * the message. Nothing may land: right after the revoke the freed device
  * memory is allocated again (zero-filled, same place), and must stay zero.
  * The QPs stay usable: the next WRITE to a live rkey lands.
  */
-TEST_F(revoked_uc_ud, uc_write_to_revoked_rkey_succeeds_and_is_dropped)
+TEST_F(revoked_uc, write_to_revoked_rkey_succeeds_and_is_dropped)
 {
 	struct accel_buf fresh;
 	uint64_t off_old, off_new;
 	struct ib_uverbs_wc wc;
 	int n;
 
-	if (variant->qp_type != IB_UVERBS_QPT_UC)
-		return;	/* UD has no RDMA: nothing to test */
 	ASSERT_EQ(0, accel_debug_offset(self->e.acc.bdf, DEV_SIZE, &off_old));
 	env_revoke(_metadata, &self->e);
 	ASSERT_EQ(0, accel_buf_new(&self->e.acc, DEV_SIZE, &fresh));
@@ -530,12 +549,10 @@ TEST_F(revoked_uc_ud, uc_write_to_revoked_rkey_succeeds_and_is_dropped)
 	accel_buf_drop(&self->e.acc, &fresh);
 }
 
-TEST_F(revoked_uc_ud, uc_write_from_revoked_lkey_is_local_protection_error)
+TEST_F(revoked_uc, write_from_revoked_lkey_is_local_protection_error)
 {
 	struct ib_uverbs_wc wc;
 
-	if (variant->qp_type != IB_UVERBS_QPT_UC)
-		return;	/* UD has no RDMA: nothing to test */
 	env_revoke(_metadata, &self->e);
 	ASSERT_EQ(0, post_op(&self->e.p, &self->e.p.a, 7, IB_UVERBS_WR_RDMA_WRITE,
 			     &self->e.dev, 0, 4096, &self->e.host, 0));
@@ -1079,6 +1096,7 @@ TEST_F_TIMEOUT(race, registration_racing_a_revoke, 900)
 {
 	const long rounds = env_count("STRESS_RDMA_REG_ROUNDS", 30);
 	long ok_before = 0, ok_overlap = 0, nodev_overlap = 0, nodev_after = 0;
+	long ok_inside = 0, nodev_inside = 0;
 	long other = 0, keys_working = 0, bins[5] = { 0 };
 	int64_t avg_reg = 0;
 
@@ -1113,16 +1131,24 @@ TEST_F_TIMEOUT(race, registration_racing_a_revoke, 900)
 		for (int i = 0; i < g->n; i++) {
 			struct reg_rec *r = &g->rec[i];
 			bool before = r->t1 < t2, after = r->t0 > t3;
+			/* The reset began while this registration ran. */
+			bool inside = r->t0 <= t2 && t2 <= r->t1;
 			uint32_t status;
 
-			if (!before && !after && r->t1 > r->t0) {
-				int64_t pos = (t2 - r->t0) * 5 / (r->t1 - r->t0);
+			if (inside) {
+				int64_t pos = r->t1 > r->t0 ?
+					      (t2 - r->t0) * 5 / (r->t1 - r->t0) : 0;
 
-				bins[pos < 0 ? 0 : pos > 4 ? 4 : pos]++;
+				bins[pos > 4 ? 4 : pos]++;
 			}
 			if (r->ret == -ENODEV) {
 				EXPECT_FALSE(before) TH_LOG("round %ld: ENODEV before the reset", round);
-				after ? nodev_after++ : nodev_overlap++;
+				if (after)
+					nodev_after++;
+				else if (inside)
+					nodev_inside++;
+				else
+					nodev_overlap++;
 				continue;
 			}
 			if (r->ret) {
@@ -1134,7 +1160,12 @@ TEST_F_TIMEOUT(race, registration_racing_a_revoke, 900)
 				continue;
 			}
 			EXPECT_FALSE(after) TH_LOG("round %ld: registered after the reset returned", round);
-			before ? ok_before++ : ok_overlap++;
+			if (before)
+				ok_before++;
+			else if (inside)
+				ok_inside++;
+			else
+				ok_overlap++;
 			if (!rkey_refused(_metadata, &self->e, &r->mr, &status)) {
 				keys_working++;
 				EXPECT_EQ(UV_WC_REM_ACCESS_ERR, status)
@@ -1147,11 +1178,16 @@ TEST_F_TIMEOUT(race, registration_racing_a_revoke, 900)
 		accel_buf_drop(&self->e.acc, &ab);
 		free(g);
 	}
-	TH_LOG("registrations: %ld succeeded before the reset, %ld succeeded overlapping it, %ld ENODEV overlapping it, %ld ENODEV after it, %ld other errors, %ld with working keys",
-	       ok_before, ok_overlap, nodev_overlap, nodev_after, other,
-	       keys_working);
-	TH_LOG("where in the overlapping registration the reset began: 0-20%%: %ld, 20-40%%: %ld, 40-60%%: %ld, 60-80%%: %ld, 80-100%%: %ld",
-	       bins[0], bins[1], bins[2], bins[3], bins[4]);
+	TH_LOG("registrations done before the reset began: %ld succeeded", ok_before);
+	TH_LOG("registrations the reset began inside of: %ld succeeded, %ld ENODEV",
+	       ok_inside, nodev_inside);
+	TH_LOG("registrations started while the reset ran: %ld succeeded, %ld ENODEV",
+	       ok_overlap, nodev_overlap);
+	TH_LOG("registrations started after the reset returned: %ld ENODEV", nodev_after);
+	TH_LOG("other errors: %ld; successful MRs whose rkey still worked after the reset: %ld",
+	       other, keys_working);
+	TH_LOG("where in a registration the reset began: 0-20%%: %ld, 20-40%%: %ld, 40-60%%: %ld, 60-80%%: %ld, 80-100%%: %ld (clocksource %s)",
+	       bins[0], bins[1], bins[2], bins[3], bins[4], clocksource());
 	EXPECT_EQ(0, other);
 	EXPECT_EQ(0, keys_working);
 }
