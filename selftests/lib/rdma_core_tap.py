@@ -21,8 +21,8 @@ lines ('#' starts a comment): a matching test is not run and is reported as
 its globs that skips (itself, a subtest of it, or by --exclude) is
 reported "not ok" with the skip's reason, and the run bails out when the
 loader finds no test at all matching one of them. Its default is
-tests.test_mr.DmaBuf*: rdma-core's dma-buf MR tests, which run on our
-accelerator and are the reason this runner exists.
+tests.test_p2pacc_dmabuf.*: the dma-buf MR tests on our accelerator's
+memory (userspace/rdma-core/ patch 0003), the reason this runner exists.
 --test-timeout fails a test that runs longer (SIGALRM). --list prints the
 selected test ids and exits.
 """
@@ -39,7 +39,7 @@ import unittest
 from importlib.machinery import SourceFileLoader
 
 
-DEFAULT_MUST_RUN = ["tests.test_mr.DmaBuf*"]
+DEFAULT_MUST_RUN = ["tests.test_p2pacc_dmabuf.*"]
 
 
 class TestTimeout(Exception):

@@ -2,24 +2,28 @@
 # topologies: switch
 #
 # rdma-core 56.1's own python tests (tests/run_tests.py, with the patches in
-# userspace/rdma-core/) on Soft-RoCE, GID index 1: the dma-buf MR tests of
-# tests/test_mr.py (DmaBuf*), whose buffers pyverbs now allocates from our
-# accelerator, and every other test, which passes on stock rxe or skips
-# itself with unittest's reason.
+# userspace/rdma-core/) on Soft-RoCE, GID index 1: the dma-buf MR tests on
+# our accelerator's memory (tests/test_p2pacc_dmabuf.py, patch 0003: the
+# buffers come from libp2pacc, as the CUDA tests' come from cuda-python),
+# and every other test, which passes on stock rxe or skips itself with
+# unittest's reason.
 #
 # The tests and their arguments are upstream's: GPU unit 0 (run_tests.py's
-# default --gpu) is /dev/accel/accel0 here, since the VM's only render node
-# belongs to vgem, which pyverbs cannot allocate from.
+# default --gpu) is /dev/accel/accel0 for the p2p_accel tests, as it is
+# CUDA device 0 for the CUDA tests and /dev/dri/renderD128 for test_mr.py's
+# DRM GPU tests.
 #
 # selftests/lib/rdma_core_tap.py loads the tests exactly as run_tests.py
 # does and prints one TAP line per python test: ok, not ok (with the
 # traceback and the test's output) or ok # SKIP with unittest's skip
 # message. The tests that cannot pass here for reasons outside this project
 # are listed in EXCLUDED below with the reason, and reported as skips,
-# never dropped silently.
+# never dropped silently. Every dma-buf MR test on the accelerator
+# (--must-run tests.test_p2pacc_dmabuf.*) must pass: one that skips, for
+# any reason, is reported "not ok" and fails the suite.
 #
 # What rxe cannot run, by family (results.py fails on any other skip; none
-# of these patterns may match tests.test_mr.DmaBuf*, which must run).
+# of these patterns may match tests.test_p2pacc_dmabuf.*, which must run).
 # Whatever the kernel, what needs hardware rxe is not: mlx5 and EFA
 # provider tests, CUDA, device memory, raw packet QPs (flow steering, RSS),
 # parent domains, tag matching (extended CQs); and importing a device
@@ -33,6 +37,12 @@
 # expected-skips: switch: tests.test_parent_domain.ParentDomainTrafficTest.*
 # expected-skips: switch: tests.test_tag_matching.TMTest.*
 # expected-skips: switch: tests.test_shared_pd.SharedPDTestCase.test_imported_rc_ex_rdma_write
+# test_mr.py's dma-buf tests are the DRM GPUs' ones: pyverbs' DmaBuf
+# allocates from amdgpu and i915 render nodes only, and the VM's one render
+# node is vgem's ("Allocating dmabuf is not supported by
+# /dev/dri/renderD128"). Their counterparts on the accelerator are
+# tests.test_p2pacc_dmabuf.*.
+# expected-skips: switch: tests.test_mr.DmaBufMRTest.* tests.test_mr.DmaBufTestCase.*
 # What rxe of 6.12 does not support: ODP, XRC, re-registering an MR.
 # expected-skips: switch@6.12: tests.test_odp.OdpTestCase.*
 # expected-skips: switch@6.12: tests.test_atomic.AtomicTest.test_xrc_* tests.test_cqex.CqExTestCase.test_xrc_*
@@ -47,7 +57,9 @@ TESTS=$(sed -n "s|.* '\([^']*\)/run_tests.py'.*|\1|p" "$RDMA_CORE/bin/run_tests.
 EXP=$MODULES/exporter/p2p_accel.ko
 GID=1
 
-export LD_LIBRARY_PATH=$RDMA_CORE/lib PYTHONPATH=$RDMA_CORE/python
+MUST_RUN='tests.test_p2pacc_dmabuf.*'
+# libp2pacc.so.0 for tests/p2pacc_utils.py (ctypes)
+export LD_LIBRARY_PATH=$RDMA_CORE/lib:$USERSPACE/lib PYTHONPATH=$RDMA_CORE/python
 export PYTHONDONTWRITEBYTECODE=1	# the host's tree is read-only here
 
 # One "<test id glob> <reason>" per line. Measured on stock rxe (6.12, this
@@ -72,6 +84,8 @@ bail() {
 if [ -z "$TESTS" ] || [ ! -d "$TESTS" ]; then
 	bail "no rdma-core tests behind $RDMA_CORE/bin/run_tests.py: run 'make userspace'"
 fi
+[ -e "$USERSPACE/lib/libp2pacc.so.0" ] ||
+	bail "no $USERSPACE/lib/libp2pacc.so.0 for the p2p_accel tests: run 'make userspace'"
 wait_for_gid || bail "GID $GID of ${RXE:-rxe0} never appeared"
 loaded=
 if [ ! -e /sys/module/p2p_accel ]; then
@@ -83,6 +97,7 @@ excl=$(mktemp)
 printf '%s' "$EXCLUDED" >"$excl"
 rc=0
 /usr/bin/python3 "$RUNNER" --tests "$TESTS" --exclude "$excl" --test-timeout 300 \
+	--must-run "$MUST_RUN" \
 	-- --dev "$RXE" --port 1 --gid "$GID" || rc=$?
 rm -f "$excl"
 if [ -n "$loaded" ] && ! rmmod p2p_accel; then
