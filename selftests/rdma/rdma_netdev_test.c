@@ -129,13 +129,19 @@ static int wait_rxe_ready(const char *name)
 	return ret;
 }
 
+/* What an earlier test may have left: only what exists (exec is slow). */
 static void cleanup_links(void)
 {
-	run("rdma link delete " RXE_T);
-	run("rdma link delete " RXE_T1);
-	run("ip link delete " VETH_A);
-	run("ip netns delete " NS_A);
-	run("ip netns delete " NS_B);
+	if (ibdev_exists(RXE_T))
+		run("rdma link delete " RXE_T);
+	if (ibdev_exists(RXE_T1))
+		run("rdma link delete " RXE_T1);
+	if (!access("/sys/class/net/" VETH_A, F_OK))
+		run("ip link delete " VETH_A);
+	if (!access("/run/netns/" NS_A, F_OK))
+		run("ip netns delete " NS_A);
+	if (!access("/run/netns/" NS_B, F_OK))
+		run("ip netns delete " NS_B);
 }
 
 /* ---- the state of a test ------------------------------------------------ */
@@ -283,15 +289,12 @@ FIXTURE_TEARDOWN(netdev)
 	cleanup_links();
 }
 
-TEST_F_TIMEOUT(netdev, dmabuf_mr_traffic_is_byte_exact, 120)
-{
-	traffic(_metadata, &self->e.p, &self->e.dev, &self->e.host);
-}
-
-TEST_F_TIMEOUT(netdev, revoke_fails_the_keys, 120)
+/* Traffic byte-exact, then the revoke fails the keys. */
+TEST_F_TIMEOUT(netdev, dmabuf_mr_traffic_then_revoke, 120)
 {
 	int ret;
 
+	traffic(_metadata, &self->e.p, &self->e.dev, &self->e.host);
 	ASSERT_EQ(0, accel_debug_reset(self->e.acc.bdf));
 	munmap(self->e.ab.cpu, self->e.ab.size);
 	self->e.ab.cpu = self->e.dev.cpu = NULL;

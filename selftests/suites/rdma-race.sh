@@ -16,10 +16,12 @@
 #   STRESS_RDMA_REG_ROUNDS=30    registration-vs-revoke rounds
 #   STRESS_RDMA_DEREG_ROUNDS=30  deregistration-vs-revoke rounds
 #   STRESS_RDMA_SCALE_MAX=1000   largest MR count of the timing table
+#   STRESS_RDMA_SCALE_PROBES=100 keys probed per MR count (0: every key)
 #   STRESS_RDMA_INFLIGHT=2000    work requests per in-flight stream at most
 #   STRESS_SEED=<n>              replays the random delays (printed)
 # The full figures: STRESS_RDMA_REG_ROUNDS=1000 STRESS_RDMA_DEREG_ROUNDS=1000
-# make check T=rdma-race (vm/check.sh forwards STRESS_* into the guest).
+# STRESS_RDMA_SCALE_PROBES=0 make check T=rdma-race (vm/check.sh forwards
+# STRESS_* into the guest).
 EXP=$MODULES/exporter/p2p_accel.ko
 
 if ! insmod "$EXP"; then
@@ -34,7 +36,7 @@ DDC=/sys/kernel/debug/dynamic_debug/control
 
 rc=0
 export STRESS_SEED STRESS_RDMA_REG_ROUNDS STRESS_RDMA_DEREG_ROUNDS \
-	STRESS_RDMA_SCALE_MAX STRESS_RDMA_INFLIGHT
+	STRESS_RDMA_SCALE_MAX STRESS_RDMA_SCALE_PROBES STRESS_RDMA_INFLIGHT
 RXE=${RXE:-rxe0} TOPOLOGY=$TOPOLOGY "$SELFTESTS/rdma/rdma_race_test" || rc=$?
 
 rmmod p2p_accel || rc=1
