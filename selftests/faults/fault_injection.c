@@ -136,15 +136,13 @@ static struct knob knobs[] = {
 	{ .dir = FAIL_PAGE, .name = "require-end" },
 };
 
-#define NR_KNOBS	(sizeof(knobs) / sizeof(knobs[0]))
-
 static int knob_set(const char *dir, const char *name, const char *value)
 {
 	char path[PATH_MAX];
 	struct knob *k = NULL;
 	int ret;
 
-	for (size_t i = 0; i < NR_KNOBS; i++)
+	for (size_t i = 0; i < ARRAY_SIZE(knobs); i++)
 		if (!strcmp(knobs[i].dir, dir) && !strcmp(knobs[i].name, name))
 			k = &knobs[i];
 	if (!k)
@@ -165,7 +163,7 @@ static void knobs_restore(void)
 {
 	char path[PATH_MAX];
 
-	for (size_t i = 0; i < NR_KNOBS; i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(knobs); i++) {
 		if (!knobs[i].changed)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", knobs[i].dir,
@@ -466,28 +464,32 @@ static int state_read(struct ctx *c, struct state *s);
 static int state_diff(const struct state *a, const struct state *b,
 		      char *why, size_t len)
 {
-#define DIFF(field, what)						\
-	do {								\
-		if (a->field != b->field) {				\
-			snprintf(why, len, "%s: %lld before, %lld after",	\
-				 what, (long long)a->field,		\
-				 (long long)b->field);			\
-			return 1;					\
-		}							\
-	} while (0)
-	DIFF(devmem_used, "device memory in use (bytes)");
-	DIFF(buffers, "buffers holding device memory");
-	DIFF(exported, "exported buffers");
-	DIFF(maps, "importer DMA mappings");
-	DIFF(vmaps, "importer vmaps");
-	DIFF(dmabufs, "dma-bufs in the system");
-	DIFF(attachments, "dma-buf attachments in the system");
-	DIFF(module_refs, "references to " MODULE_NAME);
-	DIFF(fds, "open file descriptors");
-	DIFF(imp_attached, "importer attachment");
-	DIFF(imp_mapped, "importer mapping");
-	DIFF(mrs, "rxe MRs");
-#undef DIFF
+	const struct {
+		const char *what;
+		long long a, b;
+	} f[] = {
+		{ "device memory in use (bytes)", a->devmem_used, b->devmem_used },
+		{ "buffers holding device memory", a->buffers, b->buffers },
+		{ "exported buffers", a->exported, b->exported },
+		{ "importer DMA mappings", a->maps, b->maps },
+		{ "importer vmaps", a->vmaps, b->vmaps },
+		{ "dma-bufs in the system", a->dmabufs, b->dmabufs },
+		{ "dma-buf attachments in the system", a->attachments,
+		  b->attachments },
+		{ "references to " MODULE_NAME, a->module_refs, b->module_refs },
+		{ "open file descriptors", a->fds, b->fds },
+		{ "importer attachment", a->imp_attached, b->imp_attached },
+		{ "importer mapping", a->imp_mapped, b->imp_mapped },
+		{ "rxe MRs", a->mrs, b->mrs },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(f); i++) {
+		if (f[i].a == f[i].b)
+			continue;
+		snprintf(why, len, "%s: %lld before, %lld after", f[i].what,
+			 f[i].a, f[i].b);
+		return 1;
+	}
 	return 0;
 }
 
@@ -633,20 +635,25 @@ static void reg_undo(struct ctx *c)
 static const struct op op_open = {
 	.name = "open of the device node", .run = open_run, .undo = close_fd,
 };
+
 static const struct op op_alloc = {
 	.name = "GEM alloc", .run = alloc_run, .undo = alloc_undo,
 };
+
 static const struct op op_export = {
 	.name = "PRIME handle-to-fd", .prepare = alloc_run, .run = export_run,
 	.undo = close_fd, .cleanup = alloc_undo,
 };
+
 static const struct op op_attach = {
 	.name = "importer attach", .run = attach_run, .undo = detach,
 };
+
 static const struct op op_map = {
 	.name = "importer map", .prepare = map_prepare, .run = map_run,
 	.undo = unmap, .cleanup = detach,
 };
+
 static const struct op op_reg = {
 	.name = "REG_DMABUF_MR", .run = reg_run, .undo = reg_undo,
 };
@@ -770,9 +777,11 @@ FIXTURE_VARIANT_ADD(faults, in_p2p_accel) {
 /* Touch @len bytes of stack, so that mlockall() keeps them. */
 static void __attribute__((noinline)) touch_stack(size_t len)
 {
-	volatile char buf[len];
+	char buf[len];
 
-	memset((char *)buf, 0, len);
+	memset(buf, 0, len);
+	/* keep the stores */
+	__asm__ __volatile__("" : : "r"(buf) : "memory");
 }
 
 FIXTURE_SETUP(faults)
@@ -783,7 +792,11 @@ FIXTURE_SETUP(faults)
 	int ret;
 
 	memset(c, 0, sizeof(*c));
-	c->nth = c->accel = c->dmabuf = c->imp = c->fd = -1;
+	c->nth = -1;
+	c->accel = -1;
+	c->dmabuf = -1;
+	c->imp = -1;
+	c->fd = -1;
 	rdma_link_init(&c->l);
 
 	ASSERT_EQ(0, access("/proc/thread-self/fail-nth", W_OK))
@@ -838,7 +851,9 @@ static void ctx_close(struct ctx *c)
 		close(c->dmabuf);
 	if (c->accel >= 0)
 		close(c->accel);
-	c->imp = c->dmabuf = c->accel = -1;
+	c->imp = -1;
+	c->dmabuf = -1;
+	c->accel = -1;
 }
 
 FIXTURE_TEARDOWN(faults)
