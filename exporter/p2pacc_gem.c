@@ -21,6 +21,7 @@
 #include <linux/io.h>
 #include <linux/iosys-map.h>
 #include <linux/mm.h>
+#include <linux/pci.h>
 #include <linux/slab.h>
 #include <drm/drm_drv.h>
 #include <drm/drm_prime.h>
@@ -43,9 +44,14 @@ static phys_addr_t p2pacc_bo_phys(struct p2pacc_bo *bo)
  * Device memory goes away with its owner, a reset or an unplug, so only
  * importers that stop using it when told to may attach: those that ask for
  * peer-to-peer memory (it has no struct pages) and implement
- * invalidate_mappings, i.e. unmap within bounded time after a revoke. The
- * route between the accelerator and the importing device, and the
- * importer's DMA mask, must let it reach the buffer.
+ * invalidate_mappings, i.e. unmap within bounded time after a revoke.
+ *
+ * The memory cannot move, so a PCI function that the route or its DMA mask
+ * keeps from reaching it is refused here, where importers expect it and
+ * can fall back. A device that is no PCI function does no peer-to-peer DMA:
+ * it may attach - a CPU importer that only vmaps the buffer (rxe) needs no
+ * route - and any DMA mapping it asks for is refused in
+ * p2pacc_dmabuf_map(), which checks every mapping again.
  */
 static int p2pacc_dmabuf_attach(struct dma_buf *dmabuf,
 				struct dma_buf_attachment *attach)
@@ -67,8 +73,10 @@ static int p2pacc_dmabuf_attach(struct dma_buf *dmabuf,
 			dev_name(attach->dev));
 		return -EOPNOTSUPP;
 	}
-	return p2pacc_p2p_check(adev, attach->dev,
-				adev->bar_phys + bo->node.start, bo->base.size);
+	if (!dev_is_pci(attach->dev))
+		return 0;
+	return p2pacc_p2p_check(adev, attach->dev, p2pacc_bo_phys(bo),
+				bo->base.size);
 }
 
 /* The last mapping of a revoked buffer is gone: its memory may go. */
@@ -84,14 +92,20 @@ static struct sg_table *p2pacc_dmabuf_map(struct dma_buf_attachment *attach,
 					  enum dma_data_direction dir)
 {
 	struct p2pacc_bo *bo = to_p2pacc_bo(attach->dmabuf->priv);
+	struct p2pacc_device *adev = p2pacc_bo_device(bo);
 	struct sg_table *sgt;
+	int ret;
 
 	dma_resv_assert_held(bo->base.resv);
 	if (bo->revoked)
 		return ERR_PTR(-ENODEV);
 
-	sgt = p2pacc_p2p_map(p2pacc_bo_device(bo), attach, p2pacc_bo_phys(bo),
-			     bo->base.size, dir);
+	ret = p2pacc_p2p_check(adev, attach->dev, p2pacc_bo_phys(bo),
+			       bo->base.size);
+	if (ret)
+		return ERR_PTR(ret);
+	sgt = p2pacc_p2p_map(adev, attach, p2pacc_bo_phys(bo), bo->base.size,
+			     dir);
 	if (!IS_ERR(sgt))
 		bo->maps++;
 	return sgt;

@@ -119,11 +119,10 @@ int p2pacc_p2p_init(struct p2pacc_device *adev)
  * @phys: CPU physical address of the range
  * @size: its length
  *
- * Checked when an importer attaches, so that mapping later cannot fail on
- * something known now: the route between the two functions, and whether
- * the addresses the importer will get fit its DMA mask (dma-direct would
- * otherwise warn when mapping). Behind an IOMMU that translates DMA the
- * IOVA is allocated within the mask.
+ * Checked when a PCI function attaches and before every DMA mapping: the
+ * route between the two functions, and whether the addresses the importer will get fit its
+ * DMA mask (dma-direct would otherwise warn when mapping). Behind an IOMMU
+ * that translates DMA the IOVA is allocated within the mask.
  *
  * Return: 0, or -EXDEV when @dev cannot reach the range peer-to-peer.
  */

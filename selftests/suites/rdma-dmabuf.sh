@@ -6,22 +6,8 @@
 # rdma-core (selftests/rdma/: our own uverbs client and the kselftest
 # harness). RDMA WRITE/READ/SEND and atomics between device and host memory,
 # revoke on reset and owner close (idle and under traffic), keys of revoked
-# MRs, the errno contract of REG_DMABUF_MR. On rootbus the exporter refuses
-# the NIC's attachment: registration must fail with EXDEV, data tests skip.
-#
-# On rootbus no dma-buf MR can exist (EXDEV): every data and revoke test skips.
-# expected-skips: rootbus: dmabuf_data.* revoke_under_traffic.*
-# expected-skips: rootbus: dmabuf_mr.many_mrs_of_one_dmabuf_coexist
-# expected-skips: rootbus: dmabuf_mr.deregistered_mr_keys_fail
-# expected-skips: rootbus: dmabuf_mr.mr_keeps_working_after_the_dmabuf_fd_is_closed
-# expected-skips: rootbus: dmabuf_mr.compare_swap_and_fetch_add_on_device_memory
-# expected-skips: rootbus: dmabuf_mr.access_flags_of_the_mr_are_enforced
-# expected-skips: rootbus: dmabuf_mr.reset_revokes_the_mr_and_its_keys_fail
-# expected-skips: rootbus: dmabuf_mr.owner_close_revokes_the_mr_and_its_keys_fail
-# expected-skips: rootbus: dmabuf_mr.pci_function_reset_revokes_all_of_200_mrs
-# expected-skips: rootbus: dmabuf_mr.revoked_lkey_as_write_source_completes_with_local_protection_error
-# expected-skips: rootbus: dmabuf_mr.revoke_of_an_mr_registered_at_an_offset
-# expected-skips: rootbus: dmabuf_mr.revoked_keys_are_not_reused_until_dereg
+# MRs, the errno contract of REG_DMABUF_MR. rxe is a CPU importer (it vmaps,
+# never DMA-maps), so everything runs in both topologies.
 EXP=$MODULES/exporter/p2p_accel.ko
 
 if ! insmod "$EXP"; then

@@ -16,6 +16,15 @@ done
 ip link set lo up
 ip link set "$NETDEV" up
 ip addr replace 10.0.2.15/24 dev "$NETDEV"
+# Soft-RoCE is a module, as in every distribution: modprobe pulls in the
+# UDP tunnel and crypto modules it links against, from the kernel's own
+# module tree. Its crc32 transform is asked for by name (crypto-crc32),
+# which the kernel's request_module() cannot find in that tree: load it
+# first.
+if [ ! -d /sys/module/rdma_rxe ]; then
+	modprobe -d "${KOBJ:-$BUILD/kernel-${FLAVOUR:-test}}/modinstall" -a crypto-crc32 rdma_rxe ||
+		{ echo "netup: modprobe rdma_rxe failed" >&2; return 1; }
+fi
 RXE=rxe0
 [ -e /sys/class/infiniband/$RXE ] ||
 	rdma link add $RXE type rxe netdev "$NETDEV" ||
