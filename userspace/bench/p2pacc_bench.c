@@ -62,6 +62,7 @@
 #define MAX_SIZES	32
 #define MAX_COUNTS	8
 #define IMPORTER_DEV	"/dev/p2pacc_importer"
+#define MIB		1048576.0
 
 enum mode { M_HOST, M_DMABUF, M_STAGED_MMAP, M_STAGED_EDU, M_NR };
 enum op { OP_WRITE, OP_READ, OP_SEND, OP_NR };
@@ -114,7 +115,7 @@ struct edu_att {
 struct stats {
 	bool valid;
 	uint64_t iters;
-	double bw_avg, bw_peak;		/* MB/s (10^6 bytes) */
+	double bw_avg, bw_peak;		/* MiB/s, as perftest */
 	double msg_rate;		/* messages/s */
 	double lat_p50, lat_p99;	/* us; NAN: below the clock's resolution */
 	unsigned int lat_n;
@@ -123,6 +124,8 @@ struct stats {
 	double stage_us_per_msg;	/* staged modes: the copies' own time */
 	double stage_share;		/* of the transfer time */
 	double copied_per_byte;
+	double *batch_bw;		/* MiB/s of each batch, in time order */
+	unsigned int nbatch;
 	bool verified;
 };
 
@@ -142,17 +145,18 @@ struct ctx {
 	bool edu;
 
 	char clocksource[64];
-	double res_ns;			/* clock resolution */
+	double res_ns;			/* clock resolution: its smallest step */
+	double getres_ns;		/* what clock_getres() says */
 	long clk_tck;
 
 	uint64_t max_size;
 	uint64_t stage_size;		/* each staging buffer */
-	struct buf src_host, dst_host, src_dev, dst_dev, stage_tx, stage_rx;
+	struct buf src_host, dst_host, src_dev, dst_dev, dst_stg, stage_tx, stage_rx;
 	struct edu_att edu_src, edu_dst, edu_tx, edu_rx;
 	uint8_t *pattern;		/* expected contents of a source */
 
-	struct stats res[M_NR][OP_NR][MAX_SIZES];
-	double memcpy_mbs[3];		/* host->host, device->host, host->device */
+	struct stats res[OP_NR][MAX_SIZES][M_NR];
+	double memcpy_mbs[3];		/* MiB/s host->host, device->host, host->device */
 	double reg_us[MAX_SIZES][2];	/* [size][0 host, 1 dma-buf] */
 	double dereg_us[MAX_SIZES][2];
 	double revoke_us[MAX_COUNTS];
@@ -333,9 +337,10 @@ static void usage(FILE *f)
 	      "  -o, --ops LIST          default write,read,send\n"
 	      "  -s, --sizes LIST        message sizes: 4K,64K or ranges 4K-4M (powers\n"
 	      "                          of two) or 4K-4M/4 (factor 4); default 4K-4M/4\n"
-	      "  -b, --bytes SIZE        data moved per point (default 16M)\n"
+	      "  -b, --bytes SIZE        data moved per mode and point (default 32M)\n"
 	      "  -l, --lat-bytes SIZE    data per latency run, 10..200 messages (default 4M)\n"
-	      "  -B, --batches N         bandwidth batches per point, peak = best (default 4)\n"
+	      "  -B, --batches N         bandwidth batches per point, the modes' batches\n"
+	      "                          interleaved; peak = the best one (default 8)\n"
 	      "  -t, --tx-depth N        messages in flight (default 32)\n"
 	      "  -r, --reg-sizes LIST    registration sizes (default 4K-64M/4, 0 to skip)\n"
 	      "  -R, --revoke LIST       MR counts for the revoke cost (default\n"
@@ -383,8 +388,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){
 		.ib_port = 1, .gid_idx = -1, .modes = (1u << M_NR) - 1,
-		.ops = (1u << OP_NR) - 1, .bytes = 16 << 20, .lat_bytes = 4 << 20,
-		.batches = 4, .depth = 32, .edu_max = 4096, .memcpy_size = 16 << 20,
+		.ops = (1u << OP_NR) - 1, .bytes = 32 << 20, .lat_bytes = 4 << 20,
+		.batches = 8, .depth = 32, .edu_max = 4096, .memcpy_size = 16 << 20,
 		.timeout = 60,
 	};
 	parse_sizes("4K-4M/4", o->sizes, &o->nsizes);
@@ -507,8 +512,9 @@ static void progress(struct ctx *c, const char *fmt, ...)
 
 /*
  * The resolution is what the clock really steps by: the smallest nonzero
- * difference between back-to-back reads (a jiffies clocksource steps by a
- * tick whatever clock_getres() says), and never less than clock_getres().
+ * difference between back-to-back reads. A jiffies clocksource steps by a
+ * tick; TSC and HPET by the cost of a read. clock_getres() is no help:
+ * without CONFIG_HIGH_RES_TIMERS it returns the tick for any clocksource.
  */
 static void probe_clock(struct ctx *c)
 {
@@ -534,7 +540,8 @@ static void probe_clock(struct ctx *c)
 			step = t1 - t0;
 	}
 	clock_getres(CLOCK_MONOTONIC, &res);
-	c->res_ns = fmax(step, res.tv_sec * 1e9 + res.tv_nsec);
+	c->getres_ns = res.tv_sec * 1e9 + res.tv_nsec;
+	c->res_ns = step;
 	c->clk_tck = sysconf(_SC_CLK_TCK);
 }
 
@@ -993,7 +1000,7 @@ static int setup_edu(struct ctx *c)
 	int tx, rx;
 
 	if (edu_attach(&c->edu_src, c->src_dev.dmabuf_fd, true) ||
-	    edu_attach(&c->edu_dst, c->dst_dev.dmabuf_fd, true))
+	    edu_attach(&c->edu_dst, c->dst_stg.dmabuf_fd, true))
 		return -1;
 	tx = udmabuf_of(&c->stage_tx);
 	rx = udmabuf_of(&c->stage_rx);
@@ -1077,7 +1084,7 @@ static int stage_out(struct ctx *c, struct run *r, uint64_t i)
 	int ret = 0;
 
 	if (r->mode == M_STAGED_MMAP)
-		memcpy(c->dst_dev.cpu, c->stage_rx.cpu + slot, r->size);
+		memcpy(c->dst_stg.cpu, c->stage_rx.cpu + slot, r->size);
 	else
 		ret = edu_copy(&c->edu_rx, slot, &c->edu_dst, 0, r->size);
 	r->stage_ns += now_ns() - t0;
@@ -1200,105 +1207,175 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Where the data of this mode starts and ends, for filling and checking. */
+/*
+ * Where the data of a mode starts and ends, for filling and checking. The
+ * staged modes land in a device buffer of their own, so a point of the
+ * zero-copy mode run beside them cannot fill it in their place.
+ */
 static void data_ends(struct ctx *c, enum mode m, struct buf **src, struct buf **dst)
 {
 	*src = m == M_HOST ? &c->src_host : &c->src_dev;
-	*dst = m == M_HOST ? &c->dst_host : &c->dst_dev;
+	*dst = m == M_HOST ? &c->dst_host : m == M_DMABUF ? &c->dst_dev : &c->dst_stg;
 }
 
-static int run_point(struct ctx *c, enum mode m, enum op op, uint64_t size,
-		     uint32_t seed, struct stats *st)
-{
-	struct run r = { .mode = m, .op = op, .size = size };
-	uint64_t per_batch, iters, lat_n;
+/* One mode's share of an interleaved point. */
+struct lane {
+	enum mode mode;
+	struct run r;
 	struct buf *src, *dst;
-	double t0, t1, best = INFINITY, total = 0, cpu0, pcpu0, cpu, pcpu;
+	uint64_t per_batch, next;
+	double total, best, cpu, pcpu;
+	double bw_stage_ns;		/* the staging copies of the batches */
+	uint64_t bw_copied;
 	double *lat;
+	struct stats *st;
+};
 
-	/* Staging slots: as many messages in flight as the buffers hold. */
-	r.slots = c->stage_size / size < c->o.depth ? c->stage_size / size : c->o.depth;
-	if (m == M_STAGED_EDU)
-		r.slots = 1;	/* one DMA engine: nothing to overlap */
-	per_batch = c->o.bytes / size / c->o.batches;
-	if (per_batch < 2)
-		per_batch = 2;
-	if (m == M_STAGED_EDU)
-		per_batch = 1;
-	iters = per_batch * c->o.batches;
+static int lane_batch(struct ctx *c, struct lane *l, uint64_t n, unsigned int depth,
+		      double *ns)
+{
+	double cpu0 = cpu_busy_ns(c), pcpu0 = proc_cpu_ns(), t0 = now_ns();
 
-	data_ends(c, m, &src, &dst);
-	make_pattern(c->pattern, size, seed);
-	memcpy(src->cpu, c->pattern, size);
-	memset(dst->cpu, 0x5a, size);
-	if (m == M_STAGED_MMAP || m == M_STAGED_EDU) {
-		memset(c->stage_tx.cpu, 0xa5, (uint64_t)r.slots * size);
-		memset(c->stage_rx.cpu, 0xa5, (uint64_t)r.slots * size);
-	}
-
-	/* One warm-up message, not timed. */
-	if (transfer(c, &r, 0, 1, c->o.depth))
+	if (transfer(c, &l->r, l->next, n, depth))
 		return -1;
-	r.stage_ns = 0;
-	r.copied = 0;
+	*ns = now_ns() - t0;
+	l->cpu += cpu_busy_ns(c) - cpu0;
+	l->pcpu += proc_cpu_ns() - pcpu0;
+	l->next += n;
+	return 0;
+}
 
-	cpu0 = cpu_busy_ns(c);
-	pcpu0 = proc_cpu_ns();
-	for (unsigned int b = 0; b < c->o.batches; b++) {
-		t0 = now_ns();
-		if (transfer(c, &r, 1 + b * per_batch, per_batch, c->o.depth))
-			return -1;
-		t1 = now_ns() - t0;
-		total += t1;
-		if (t1 < best)
-			best = t1;
-	}
-	cpu = cpu_busy_ns(c) - cpu0;
-	pcpu = proc_cpu_ns() - pcpu0;
+static int lane_verify(struct lane *l, const uint8_t *pattern, const char *when)
+{
+	char where[96];
+
+	snprintf(where, sizeof(where), "%s %s: destination %s", mode_name[l->mode],
+		 op_name[l->r.op], when);
+	return check_bytes(l->dst->cpu, pattern, l->r.size, where);
+}
+
+static void lane_stats(struct ctx *c, struct lane *l, unsigned int lat_n)
+{
+	struct stats *st = l->st;
+	uint64_t iters = l->per_batch * c->o.batches, size = l->r.size;
+	double bytes = (double)iters * size;
 
 	st->iters = iters;
-	st->bw_avg = (double)iters * size / timed(c, total) * 1e3;
-	st->bw_peak = (double)per_batch * size / timed(c, best) * 1e3;
-	st->msg_rate = iters / timed(c, total) * 1e9;
+	st->bw_avg = bytes / timed(c, l->total) * 1e9 / MIB;
+	st->bw_peak = (double)l->per_batch * size / timed(c, l->best) * 1e9 / MIB;
+	st->msg_rate = iters / timed(c, l->total) * 1e9;
 	/* /proc/stat counts in ticks of 1/CLK_TCK s: want 10 of them. */
-	st->cpu_ns_per_byte = cpu >= 10e9 / c->clk_tck ? cpu / ((double)iters * size) : NAN;
-	st->proc_cpu_ns_per_byte = timed(c, pcpu) / ((double)iters * size);
-	if (staged(m)) {
-		st->stage_us_per_msg = timed(c, r.stage_ns) / iters / 1e3;
-		st->stage_share = timed(c, r.stage_ns) / timed(c, total);
-		st->copied_per_byte = (double)r.copied / ((double)iters * size);
+	st->cpu_ns_per_byte = l->cpu >= 10e9 / c->clk_tck ? l->cpu / bytes : NAN;
+	st->proc_cpu_ns_per_byte = timed(c, l->pcpu) / bytes;
+	if (staged(l->mode)) {
+		st->stage_us_per_msg = timed(c, l->bw_stage_ns) / iters / 1e3;
+		st->stage_share = timed(c, l->bw_stage_ns) / timed(c, l->total);
+		st->copied_per_byte = l->bw_copied / bytes;
 	} else {
 		st->stage_us_per_msg = st->stage_share = NAN;
 		st->copied_per_byte = 0;
 	}
-	st->verified = !check_bytes(dst->cpu, c->pattern, size, "destination");
-	if (!st->verified)
-		return -1;
-
-	/* Latency: one message at a time. */
-	lat_n = c->o.lat_bytes / size;
-	lat_n = lat_n < 10 ? 10 : lat_n > 200 ? 200 : lat_n;
-	if (m == M_STAGED_EDU)
-		lat_n = 2;
-	lat = calloc(lat_n, sizeof(*lat));
-	if (!lat)
-		return -1;
-	for (uint64_t i = 0; i < lat_n; i++) {
-		t0 = now_ns();
-		if (transfer(c, &r, iters + 1 + i, 1, 1)) {
-			free(lat);
-			return -1;
-		}
-		lat[i] = now_ns() - t0;
-	}
-	qsort(lat, lat_n, sizeof(*lat), cmp_double);
+	qsort(l->lat, lat_n, sizeof(*l->lat), cmp_double);
 	st->lat_n = lat_n;
-	st->lat_p50 = timed(c, lat[(lat_n - 1) / 2]) / 1e3;
-	st->lat_p99 = timed(c, lat[(uint64_t)ceil(lat_n * 0.99) - 1]) / 1e3;
-	free(lat);
-	st->verified = !check_bytes(dst->cpu, c->pattern, size, "destination after the latency run");
-	st->valid = st->verified;
-	return st->verified ? 0 : -1;
+	st->lat_p50 = timed(c, l->lat[(lat_n - 1) / 2]) / 1e3;
+	st->lat_p99 = timed(c, l->lat[(uint64_t)ceil(lat_n * 0.99) - 1]) / 1e3;
+	st->verified = st->valid = true;
+}
+
+/*
+ * One op and size for every mode in @modes, interleaved: each bandwidth
+ * batch and each latency message of one mode is followed by the same of
+ * the next mode, so a change of the machine's load (TCG vCPUs share the
+ * host's cores) weighs on every mode alike and the ratios stay fair.
+ */
+static int run_point(struct ctx *c, unsigned int modes, enum op op, uint64_t size,
+		     uint32_t seed, struct stats res[M_NR])
+{
+	struct lane lanes[M_NR], *l;
+	unsigned int nl = 0, lat_n;
+	double ns;
+	int ret = -1;
+
+	make_pattern(c->pattern, size, seed);
+	lat_n = c->o.lat_bytes / size < 10 ? 10 :
+		c->o.lat_bytes / size > 200 ? 200 : c->o.lat_bytes / size;
+	for (int m = 0; m < M_NR; m++) {
+		if (!(modes >> m & 1))
+			continue;
+		l = &lanes[nl++];
+		*l = (struct lane){ .mode = m, .best = INFINITY, .st = &res[m],
+				    .r = { .mode = m, .op = op, .size = size } };
+		/* Staging slots: as many messages in flight as the buffers hold. */
+		l->r.slots = c->stage_size / size < c->o.depth ?
+			     c->stage_size / size : c->o.depth;
+		l->per_batch = c->o.bytes / size / c->o.batches;
+		if (l->per_batch < 2)
+			l->per_batch = 2;
+		if (m == M_STAGED_EDU) {
+			/* one DMA engine, ~100 ms per DMA: one at a time, few */
+			l->r.slots = 1;
+			l->per_batch = 1;
+		}
+		l->lat = calloc(m == M_STAGED_EDU ? 2 : lat_n, sizeof(*l->lat));
+		free(res[m].batch_bw);
+		res[m].batch_bw = calloc(c->o.batches, sizeof(double));
+		res[m].nbatch = c->o.batches;
+		if (!l->lat || !res[m].batch_bw)
+			goto out;
+		data_ends(c, m, &l->src, &l->dst);
+		memcpy(l->src->cpu, c->pattern, size);
+		memset(l->dst->cpu, 0x5a, size);
+		if (staged(m)) {
+			memset(c->stage_tx.cpu, 0xa5, (uint64_t)l->r.slots * size);
+			memset(c->stage_rx.cpu, 0xa5, (uint64_t)l->r.slots * size);
+		}
+		/* One warm-up message, not counted. */
+		if (lane_batch(c, l, 1, c->o.depth, &ns))
+			goto out;
+		l->r.stage_ns = l->cpu = l->pcpu = 0;
+		l->r.copied = 0;
+	}
+	if (modes == 1u << M_STAGED_EDU)
+		lat_n = 2;
+
+	for (unsigned int b = 0; b < c->o.batches; b++) {
+		for (l = lanes; l < lanes + nl; l++) {
+			if (lane_batch(c, l, l->per_batch, c->o.depth, &ns))
+				goto out;
+			l->total += ns;
+			if (ns < l->best)
+				l->best = ns;
+			l->st->batch_bw[b] = (double)l->per_batch * size /
+					     timed(c, ns) * 1e9 / MIB;
+		}
+	}
+	for (l = lanes; l < lanes + nl; l++) {
+		if (lane_verify(l, c->pattern, "after the bandwidth run"))
+			goto out;
+		l->bw_stage_ns = l->r.stage_ns;
+		l->bw_copied = l->r.copied;
+	}
+
+	/* Latency: one message at a time, not counted in the CPU figures. */
+	for (unsigned int i = 0; i < lat_n; i++) {
+		for (l = lanes; l < lanes + nl; l++) {
+			double t0 = now_ns();
+
+			if (transfer(c, &l->r, l->next++, 1, 1))
+				goto out;
+			l->lat[i] = now_ns() - t0;
+		}
+	}
+	for (l = lanes; l < lanes + nl; l++) {
+		if (lane_verify(l, c->pattern, "after the latency run"))
+			goto out;
+		lane_stats(c, l, lat_n);
+	}
+	ret = 0;
+out:
+	for (l = lanes; l < lanes + nl; l++)
+		free(l->lat);
+	return ret;
 }
 
 /* ---- registration, revoke, memcpy ------------------------------------------ */
@@ -1444,7 +1521,7 @@ static void memcpy_bw(struct ctx *c)
 			if (t0 < best)
 				best = t0;
 		}
-		c->memcpy_mbs[k] = n / timed(c, best) * 1e3;
+		c->memcpy_mbs[k] = n / timed(c, best) * 1e9 / MIB;
 	}
 out:
 	buf_free(c, &a);
@@ -1476,7 +1553,7 @@ static void print_header(void)
 	       "mode", "op", "#bytes", "#iters", "BWpeak", "BWavg", "MsgRate",
 	       "p50", "p99", "cpu", "stage", "stage", "copied");
 	printf(" %-11s %-5s %8s %6s %10s %10s %9s %9s %9s %7s %9s %6s %6s\n",
-	       "", "", "", "", "[MB/s]", "[MB/s]", "[kmsg/s]", "[us]", "[us]",
+	       "", "", "", "", "[MiB/s]", "[MiB/s]", "[kmsg/s]", "[us]", "[us]",
 	       "[ns/B]", "[us/msg]", "[%]", "[B/B]");
 }
 
@@ -1515,10 +1592,12 @@ static int write_json(struct ctx *c, const char *path)
 		PROG, u.release, ibv_get_device_name(c->ibctx->device),
 		c->accel_path, c->accel_bdf);
 	fprintf(f, "  \"clocksource\": \"%s\", \"clock_resolution_ns\": %.6g, "
-		"\"min_ticks\": %d, \"cpus\": %ld, \"tx_depth\": %u, \"mtu\": %d,\n",
-		c->clocksource, c->res_ns, MIN_TICKS, sysconf(_SC_NPROCESSORS_ONLN),
-		c->o.depth, 128 << c->port.active_mtu);
-	fprintf(f, "  \"memcpy_mb_s\": { ");
+		"\"clock_getres_ns\": %.6g, \"min_ticks\": %d, \"cpus\": %ld, "
+		"\"tx_depth\": %u, \"mtu\": %d, \"bytes_per_point\": %" PRIu64 ", "
+		"\"batches\": %u,\n",
+		c->clocksource, c->res_ns, c->getres_ns, MIN_TICKS, sysconf(_SC_NPROCESSORS_ONLN),
+		c->o.depth, 128 << c->port.active_mtu, c->o.bytes, c->o.batches);
+	fprintf(f, "  \"memcpy_mib_s\": { ");
 	json_num(f, "host_to_host", c->memcpy_mbs[0], false);
 	json_num(f, "device_to_host", c->memcpy_mbs[1], false);
 	json_num(f, "host_to_device", c->memcpy_mbs[2], true);
@@ -1526,7 +1605,7 @@ static int write_json(struct ctx *c, const char *path)
 	for (int m = 0; m < M_NR; m++) {
 		for (int op = 0; op < OP_NR; op++) {
 			for (int si = 0; si < c->o.nsizes; si++) {
-				struct stats *s = &c->res[m][op][si];
+				struct stats *s = &c->res[op][si][m];
 
 				if (!s->valid)
 					continue;
@@ -1534,8 +1613,8 @@ static int write_json(struct ctx *c, const char *path)
 					", \"iters\": %" PRIu64 ", ", first ? "" : ",",
 					mode_name[m], op_name[op], c->o.sizes[si], s->iters);
 				first = false;
-				json_num(f, "bw_peak_mb_s", s->bw_peak, false);
-				json_num(f, "bw_avg_mb_s", s->bw_avg, false);
+				json_num(f, "bw_peak_mib_s", s->bw_peak, false);
+				json_num(f, "bw_avg_mib_s", s->bw_avg, false);
 				json_num(f, "msg_rate", s->msg_rate, false);
 				json_num(f, "lat_p50_us", s->lat_p50, false);
 				json_num(f, "lat_p99_us", s->lat_p99, false);
@@ -1545,6 +1624,13 @@ static int write_json(struct ctx *c, const char *path)
 				json_num(f, "stage_us_per_msg", s->stage_us_per_msg, false);
 				json_num(f, "stage_share", s->stage_share, false);
 				json_num(f, "copied_per_byte", s->copied_per_byte, false);
+				fprintf(f, "\"batch_bw_mib_s\": [");
+				for (unsigned int b = 0; b < s->nbatch; b++)
+					if (isnan(s->batch_bw[b]))
+						fprintf(f, "%snull", b ? ", " : "");
+					else
+						fprintf(f, "%s%.6g", b ? ", " : "", s->batch_bw[b]);
+				fprintf(f, "], ");
 				fprintf(f, "\"verified\": %s }", s->verified ? "true" : "false");
 			}
 		}
@@ -1610,6 +1696,7 @@ static void cleanup(struct ctx *c)
 	buf_free(c, &c->dst_host);
 	buf_free(c, &c->src_dev);
 	buf_free(c, &c->dst_dev);
+	buf_free(c, &c->dst_stg);
 	buf_free(c, &c->stage_tx);
 	buf_free(c, &c->stage_rx);
 	free(c->pattern);
@@ -1627,6 +1714,7 @@ int main(int argc, char **argv)
 	char gid[INET6_ADDRSTRLEN] = "none";
 	double start = now_ns();
 	int ret, points = 0, npoints = 0;
+	unsigned int edu_modes, cpu_modes;
 
 	c.edu_src.fd = c.edu_dst.fd = c.edu_tx.fd = c.edu_rx.fd = -1;
 	ret = parse_opts(argc, argv, &c.o);
@@ -1644,8 +1732,8 @@ int main(int argc, char **argv)
 	}
 
 	probe_clock(&c);
-	printf("clock: CLOCK_MONOTONIC on clocksource %s, resolution %.0f ns; figures timed over less than %d ticks (%.0f ns) are refused\n",
-	       c.clocksource, c.res_ns, MIN_TICKS, MIN_TICKS * c.res_ns);
+	printf("clock: CLOCK_MONOTONIC on clocksource %s, resolution %.0f ns (clock_getres: %.0f ns); figures timed over less than %d steps (%.0f ns) are refused\n",
+	       c.clocksource, c.res_ns, c.getres_ns, MIN_TICKS, MIN_TICKS * c.res_ns);
 	if (strstr(c.clocksource, "jiffies"))
 		printf("WARNING: a jiffies clocksource: latencies and registration costs will be refused\n");
 
@@ -1672,62 +1760,79 @@ int main(int argc, char **argv)
 	if (c.stage_size > (64 << 20))
 		c.stage_size = c.max_size * 4 > (64 << 20) ? c.max_size * 4 : 64 << 20;
 	c.pattern = malloc(c.max_size);
-	if (!c.pattern ||
-	    host_alloc(&c.src_host, c.max_size, true, c.pd) ||
-	    host_alloc(&c.dst_host, c.max_size, true, c.pd) ||
-	    host_alloc(&c.stage_tx, c.stage_size, true, c.pd) ||
-	    host_alloc(&c.stage_rx, c.stage_size, true, c.pd) ||
-	    dev_alloc(&c, &c.src_dev, c.max_size, true) ||
-	    dev_alloc(&c, &c.dst_dev, c.max_size, true)) {
-		cleanup(&c);
-		return EXIT_FAIL;
-	}
-	if ((c.o.modes & (1u << M_STAGED_EDU)) && setup_edu(&c)) {
-		cleanup(&c);
-		return EXIT_FAIL;
-	}
+	if (!c.pattern)
+		goto fail;
+	/* Only what the modes asked for; the staging pair is the largest. */
+	if (c.o.modes & (1u << M_HOST) &&
+	    (host_alloc(&c.src_host, c.max_size, true, c.pd) ||
+	     host_alloc(&c.dst_host, c.max_size, true, c.pd)))
+		goto fail;
+	if (!(c.o.modes & (1u << M_HOST)) && c.o.nrevoke_counts &&
+	    host_alloc(&c.src_host, 4096, true, c.pd))
+		goto fail;
+	if (dev_alloc(&c, &c.src_dev, c.max_size, true))
+		goto fail;
+	if (c.o.modes & (1u << M_DMABUF) && dev_alloc(&c, &c.dst_dev, c.max_size, true))
+		goto fail;
+	if (c.o.modes & (1u << M_STAGED_MMAP | 1u << M_STAGED_EDU) &&
+	    (dev_alloc(&c, &c.dst_stg, c.max_size, true) ||
+	     host_alloc(&c.stage_tx, c.stage_size, true, c.pd) ||
+	     host_alloc(&c.stage_rx, c.stage_size, true, c.pd)))
+		goto fail;
+	if ((c.o.modes & (1u << M_STAGED_EDU)) && setup_edu(&c))
+		goto fail;
 
 	if (c.o.memcpy_size) {
 		memcpy_bw(&c);
-		printf("memcpy (the limit of any copy here), %" PRIu64 " bytes: host->host %.0f MB/s, device->host %.0f MB/s, host->device %.0f MB/s\n",
+		printf("memcpy (the limit of any copy here), %" PRIu64 " bytes: host->host %.0f MiB/s, device->host %.0f MiB/s, host->device %.0f MiB/s\n",
 		       c.o.memcpy_size, c.memcpy_mbs[0], c.memcpy_mbs[1], c.memcpy_mbs[2]);
 	}
 
-	for (int m = 0; m < M_NR; m++)
-		for (int op = 0; op < OP_NR; op++)
-			for (int si = 0; si < c.o.nsizes; si++)
-				if ((c.o.modes >> m & 1) && (c.o.ops >> op & 1) &&
-				    (m != M_STAGED_EDU || c.o.sizes[si] <= c.o.edu_max))
-					npoints++;
+	/*
+	 * Per op and size, the modes side by side (interleaved); the edu's
+	 * staging apart, at the sizes it can do in reasonable time.
+	 */
+	edu_modes = c.o.modes & (1u << M_STAGED_EDU);
+	cpu_modes = c.o.modes & ~(1u << M_STAGED_EDU);
+	for (int op = 0; op < OP_NR; op++)
+		for (int si = 0; si < c.o.nsizes; si++)
+			if (c.o.ops >> op & 1)
+				npoints += !!cpu_modes +
+					   (edu_modes && c.o.sizes[si] <= c.o.edu_max);
 	print_header();
-	for (int m = 0; m < M_NR; m++) {
-		for (int op = 0; op < OP_NR; op++) {
-			for (int si = 0; si < c.o.nsizes; si++) {
-				struct stats *s = &c.res[m][op][si];
+	for (int op = 0; op < OP_NR; op++) {
+		if (!(c.o.ops >> op & 1))
+			continue;
+		for (int si = 0; si < c.o.nsizes; si++) {
+			unsigned int groups[2] = { cpu_modes,
+				c.o.sizes[si] <= c.o.edu_max ? edu_modes : 0 };
 
-				if (!(c.o.modes >> m & 1) || !(c.o.ops >> op & 1) ||
-				    (m == M_STAGED_EDU && c.o.sizes[si] > c.o.edu_max))
+			for (int g = 0; g < 2; g++) {
+				if (!groups[g])
 					continue;
 				points++;
-				if (run_point(&c, m, op, c.o.sizes[si], points, s)) {
-					fprintf(stderr, PROG ": %s %s %" PRIu64 " bytes failed\n",
-						mode_name[m], op_name[op], c.o.sizes[si]);
+				if (run_point(&c, groups[g], op, c.o.sizes[si], points,
+					      c.res[op][si])) {
+					fprintf(stderr, PROG ": %s %" PRIu64 " bytes failed\n",
+						op_name[op], c.o.sizes[si]);
 					c.failed = true;
 					if (reconnect(&c))
 						goto done;
 					continue;
 				}
-				print_row(m, op, c.o.sizes[si], s);
+				for (int m = 0; m < M_NR; m++)
+					if (groups[g] >> m & 1)
+						print_row(m, op, c.o.sizes[si], &c.res[op][si][m]);
 			}
-			if (!c.o.quiet && (c.o.modes >> m & 1) && (c.o.ops >> op & 1))
-				progress(&c, "%d of %d points, %.0f s", points, npoints,
-					 (now_ns() - start) / 1e9);
+			progress(&c, "%d of %d points, %.0f s", points, npoints,
+				 (now_ns() - start) / 1e9);
 		}
 	}
 	/* The edu attachments and the big buffers go before the revokes. */
 	close_edu(&c);
 	buf_free(&c, &c.src_dev);
 	buf_free(&c, &c.dst_dev);
+	buf_free(&c, &c.dst_stg);
 
 	if (c.o.nreg_sizes) {
 		printf("\n %-10s %14s %14s %8s %14s %14s\n", "#bytes", "reg_mr[us]",
@@ -1763,6 +1868,9 @@ int main(int argc, char **argv)
 			       c.revoke_ok[ci] ? "yes" : "NO");
 		}
 	}
+	goto done;
+fail:
+	c.failed = true;
 done:
 	if (c.o.json && write_json(&c, c.o.json))
 		c.failed = true;

@@ -6,7 +6,8 @@
 # "[p2pmem]" is the host's progress display.
 #
 # Environment (from job.sh): REPO BUILD FLAVOUR OUT, and the knobs
-# BENCH_SIZES (perftest sizes), BENCH_TOOLS, BENCH_ARGS (extra
+# BENCH_SIZES (perftest sizes), BENCH_TOOLS, BENCH_REPS (perftest runs of
+# each kind, host and device memory alternating), BENCH_ARGS (extra
 # p2pacc_bench options), BENCH_PROFILE (1: perf record the kernel).
 set -u
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -15,7 +16,8 @@ export KOBJ=$BUILD/kernel-$FLAVOUR MODULES=$BUILD/modules-$FLAVOUR
 PT=$BUILD/perftest
 BENCH=$BUILD/userspace/bench/p2pacc_bench
 GID=1		# ::ffff:<ipv4>, the RoCEv2 GID of the guest's address
-SIZES=${BENCH_SIZES:-4096 65536 262144 1048576 4194304}
+SIZES=${BENCH_SIZES:-4096 65536 1048576 4194304}
+REPS=${BENCH_REPS:-2}
 TOOLS=${BENCH_TOOLS:-ib_write_bw ib_read_bw ib_send_bw ib_write_lat}
 cd /tmp || exit 1
 
@@ -35,9 +37,14 @@ log "clocksource: $(cat $cs/current_clocksource) (available: $(cat $cs/available
 	dmesg | grep -iE 'tsc|hpet|clocksource|pm-timer|acpi_pm|calibrat' || true
 } >"$OUT/clock.txt"
 
-# Soft-RoCE is a module (netup.sh loads it from the kernel's own tree).
-[ -d /sys/module/rdma_rxe ] || [ ! -d "$KOBJ/modinstall" ] ||
+# Soft-RoCE is a module, from the kernel's own module tree. Its ICRC needs
+# the crc32 shash, which the kernel would request_module() from the host's
+# /lib/modules, where it is not: load it first.
+if [ ! -d /sys/module/rdma_rxe ] && [ -d "$KOBJ/modinstall" ]; then
+	find "$KOBJ/modinstall" -name 'crc32_generic.ko*' | grep -q . &&
+		{ modprobe -d "$KOBJ/modinstall" crc32_generic || fail "modprobe crc32_generic"; }
 	modprobe -d "$KOBJ/modinstall" rdma_rxe || fail "modprobe rdma_rxe"
+fi
 # shellcheck source=vm/guest/netup.sh
 . "$REPO/vm/guest/netup.sh" || fail "network setup"
 . "$REPO/selftests/lib/rxe.sh"
@@ -54,7 +61,9 @@ fi
 # ---- perftest: host memory, then device memory on the server side --------
 # One accelerator has one owner process: the server (the target of WRITE
 # and SEND, the source of READ) takes --use_p2pacc, the client stays in
-# host memory. Iterations scale so each run moves about 16 MiB.
+# host memory. Iterations scale so each run moves about 16 MiB. Host and
+# device memory runs alternate, $REPS of each, so that a change in the
+# host machine's load weighs on both alike.
 iters() {
 	local tool=$1 size=$2 n
 	case "$tool" in
@@ -76,16 +85,17 @@ wait_listen() {
 
 mkdir -p "$OUT/perftest"
 port=18515
-total=$(( $(echo "$TOOLS" | wc -w) * $(echo "$SIZES" | wc -w) * 2 ))
+total=$(( $(echo "$TOOLS" | wc -w) * $(echo "$SIZES" | wc -w) * 2 * REPS ))
 n=0
 export LD_LIBRARY_PATH=$BUILD/rdma-core/lib
 for tool in $TOOLS; do
 	for size in $SIZES; do
+		for r in $(seq "$REPS"); do
 		for mem in host p2pacc; do
 			n=$((n + 1))
 			port=$((port + 1))
 			it=$(iters "$tool" "$size")
-			f=$OUT/perftest/$tool-$mem-$size
+			f=$OUT/perftest/$tool-$mem-$size-r$r
 			args=(-d "$RXE" -x "$GID" -p "$port" -s "$size" -n "$it" -F)
 			srv=("${args[@]}")
 			[ "$mem" = p2pacc ] && srv+=(--use_p2pacc)
@@ -102,6 +112,7 @@ for tool in $TOOLS; do
 			row=$(awk '/#bytes/ { getline; print; exit }' "$f.client" | tr -s ' ')
 			log "perftest $n/$total $tool $mem $size bytes x $it: ${row:-no result} (exit $rc, $((SECONDS - start)) s)"
 		done
+		done
 	done
 done
 
@@ -117,7 +128,7 @@ if [ "${BENCH_PROFILE:-1}" = 1 ] && command -v perf >/dev/null; then
 	for mode in host dmabuf; do
 		log "profile: perf record -a of p2pacc_bench -m $mode -o write -s 1M"
 		perf record -q -a -g -o "/tmp/perf-$mode.data" -- \
-			"$BENCH" -d "$RXE" -g "$GID" -m "$mode" -o write -s 1M -b 32M -B 1 \
+			"$BENCH" -d "$RXE" -g "$GID" -m "$mode" -o write -s 1M -b 128M -B 1 \
 			-r 0 -R 0 -M 0 -q >"$OUT/profile-$mode.run" 2>&1 || log "perf record failed ($mode)"
 		perf report -i "/tmp/perf-$mode.data" --stdio --no-children --sort symbol \
 			--percent-limit 1 -g none 2>/dev/null | grep -v '^$' | head -40 >"$OUT/profile-$mode.txt"
@@ -127,5 +138,6 @@ fi
 
 rmmod p2pacc_importer 2>/dev/null
 rmmod p2p_accel 2>/dev/null
+dmesg >"$OUT/dmesg.txt"
 log "bench in the guest took $((SECONDS - start)) s"
 log "job done"
