@@ -75,8 +75,9 @@ static int p2pacc_dmabuf_attach(struct dma_buf *dmabuf,
 	}
 	if (!dev_is_pci(attach->dev))
 		return 0;
-	return p2pacc_p2p_check(adev, attach->dev, p2pacc_bo_phys(bo),
-				bo->base.size);
+	/* A hint, read without the lock: every mapping is checked again. */
+	return p2pacc_p2p_check(adev, attach->dev,
+				adev->bar_phys + bo->node.start, bo->base.size);
 }
 
 /* The last mapping of a revoked buffer is gone: its memory may go. */
