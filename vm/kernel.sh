@@ -1,8 +1,10 @@
 #!/bin/bash
 # Build a kernel with our patch series.
 #
-#   [KERNEL=6.12|7.1] vm/kernel.sh test|perf
+#   [KERNEL=6.12|7.1] vm/kernel.sh test|perf|source
 #
+# "source" stops once the source tree and its series are in place (CI
+# fetches with apt first, then builds while other steps run).
 # KERNEL=6.12 (the default): Debian's linux-source-6.12 (version pinned in
 # vm/deps.sh, sha256 here). KERNEL=7.1: Linux 7.1.8, linux_7.1.8.orig.tar.xz,
 # the upstream tarball of Debian's `linux` source package, downloaded with
@@ -22,9 +24,9 @@
 # inputs changed.
 . "$(dirname "$0")/lib.sh"
 
-flavour=${1:?usage: [KERNEL=6.12|7.1] kernel.sh test|perf}
+flavour=${1:?usage: [KERNEL=6.12|7.1] kernel.sh test|perf|source}
 fragment=$REPO/vm/kconfig/$flavour.config
-[ -f "$fragment" ] || die "no config fragment $fragment"
+[ "$flavour" = source ] || [ -f "$fragment" ] || die "no config fragment $fragment"
 FLAVOUR=$flavour kernel_dirs
 
 case "$KERNEL" in
@@ -110,6 +112,7 @@ if ! stamp_ok "$BUILD/.series$KSUFFIX" "$want"; then
 	done
 	echo "$want" >"$BUILD/.series$KSUFFIX"
 fi
+[ "$flavour" != source ] || exit 0
 
 # Configure only when a fragment changed, so rebuilds stay incremental.
 fragments=("$REPO/vm/kconfig/base.config" "$fragment")

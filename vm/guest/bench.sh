@@ -37,14 +37,7 @@ log "clocksource: $(cat $cs/current_clocksource) (available: $(cat $cs/available
 	dmesg | grep -iE 'tsc|hpet|clocksource|pm-timer|acpi_pm|calibrat' || true
 } >"$OUT/clock.txt"
 
-# Soft-RoCE is a module, from the kernel's own module tree. Its ICRC needs
-# the crc32 shash, which the kernel would request_module() from the host's
-# /lib/modules, where it is not: load it first.
-if [ ! -d /sys/module/rdma_rxe ] && [ -d "$KOBJ/modinstall" ]; then
-	find "$KOBJ/modinstall" -name 'crc32_generic.ko*' | grep -q . &&
-		{ modprobe -d "$KOBJ/modinstall" crc32_generic || fail "modprobe crc32_generic"; }
-	modprobe -d "$KOBJ/modinstall" rdma_rxe || fail "modprobe rdma_rxe"
-fi
+# netup.sh loads Soft-RoCE from the booted kernel's module tree ($KOBJ).
 # shellcheck source=vm/guest/netup.sh
 . "$REPO/vm/guest/netup.sh" || fail "network setup"
 . "$REPO/selftests/lib/rxe.sh"

@@ -18,12 +18,16 @@ ip link set "$NETDEV" up
 ip addr replace 10.0.2.15/24 dev "$NETDEV"
 # Soft-RoCE is a module, as in every distribution: modprobe pulls in the
 # UDP tunnel and crypto modules it links against, from the kernel's own
-# module tree. Its crc32 transform is asked for by name (crypto-crc32),
-# which the kernel's request_module() cannot find in that tree: load it
-# first.
+# module tree. 6.12's rxe asks for its crc32 transform by name
+# (crypto-crc32), which the kernel's request_module() cannot find in that
+# tree: load it first where the tree has it (7.1's rxe uses the crc32
+# library instead).
 if [ ! -d /sys/module/rdma_rxe ]; then
-	modprobe -d "${KOBJ:-$BUILD/kernel-${FLAVOUR:-test}}/modinstall" -a crypto-crc32 rdma_rxe ||
-		{ echo "netup: modprobe rdma_rxe failed" >&2; return 1; }
+	moddir=${KOBJ:-$BUILD/kernel-${FLAVOUR:-test}}/modinstall
+	mods=rdma_rxe
+	modprobe -d "$moddir" -n -q crypto-crc32 && mods="crypto-crc32 $mods"
+	modprobe -d "$moddir" -a $mods ||
+		{ echo "netup: modprobe $mods failed" >&2; return 1; }
 fi
 RXE=rxe0
 [ -e /sys/class/infiniband/$RXE ] ||
