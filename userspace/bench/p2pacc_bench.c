@@ -800,10 +800,12 @@ static int poll_some(struct ctx *c, int cqi, struct ibv_wc *wc, int max,
 		     const char *what)
 {
 	double deadline = now_ns() + c->o.timeout * 1e9;
+	unsigned int spins = 0;
 	int n;
 
+	/* The clock only now and then: a read may be an emulated MMIO access. */
 	while ((n = ibv_poll_cq(c->cq[cqi], max, wc)) == 0) {
-		if (now_ns() > deadline) {
+		if (++spins % 1024 == 0 && now_ns() > deadline) {
 			fprintf(stderr, PROG ": %s: no completion after %d s\n",
 				what, c->o.timeout);
 			return -1;
@@ -1137,6 +1139,7 @@ static int transfer(struct ctx *c, struct run *r, uint64_t first, uint64_t n,
 {
 	uint64_t posted = 0, sent = 0, recvd = 0, rposted = 0;
 	double deadline = now_ns() + c->o.timeout * 1e9;
+	unsigned int spins = 0;
 	struct ibv_wc wc[32];
 	int k;
 
@@ -1168,7 +1171,8 @@ static int transfer(struct ctx *c, struct run *r, uint64_t first, uint64_t n,
 		}
 		if (r->op == OP_SEND && recvd < posted) {
 			k = ibv_poll_cq(c->cq[1], 32, wc);
-			if (k < 0 || (!k && sent == posted && now_ns() > deadline)) {
+			if (k < 0 || (!k && sent == posted && ++spins % 1024 == 0 &&
+				      now_ns() > deadline)) {
 				fprintf(stderr, PROG ": recv: %s\n", k < 0 ?
 					"ibv_poll_cq failed" : "no completion in time");
 				return -1;
@@ -1474,8 +1478,10 @@ static int revoke_cost(struct ctx *c, int ci)
 		if (post_op(c, OP_WRITE, i, c->src_host.cpu, c->src_host.mr->lkey,
 			    (void *)(uintptr_t)bufs[i].mr->addr, bufs[i].mr->rkey, 8))
 			goto out;
-		while ((k = ibv_poll_cq(c->cq[0], 1, &wc)) == 0 && now_ns() < deadline)
-			;
+		for (unsigned int spins = 1;
+		     (k = ibv_poll_cq(c->cq[0], 1, &wc)) == 0; spins++)
+			if (spins % 1024 == 0 && now_ns() > deadline)
+				break;
 		if (k == 1 && wc.status == IBV_WC_REM_ACCESS_ERR) {
 			ok++;
 		} else {

@@ -16,7 +16,7 @@ export KOBJ=$BUILD/kernel-$FLAVOUR MODULES=$BUILD/modules-$FLAVOUR
 PT=$BUILD/perftest
 BENCH=$BUILD/userspace/bench/p2pacc_bench
 GID=1		# ::ffff:<ipv4>, the RoCEv2 GID of the guest's address
-SIZES=${BENCH_SIZES:-4096 65536 1048576 4194304}
+SIZES=${BENCH_SIZES:-4096 65536 1048576}
 REPS=${BENCH_REPS:-2}
 TOOLS=${BENCH_TOOLS:-ib_write_bw ib_read_bw ib_send_bw ib_write_lat}
 cd /tmp || exit 1
@@ -121,7 +121,7 @@ if [ "${BENCH_PROFILE:-1}" = 1 ] && command -v perf >/dev/null; then
 	for mode in host dmabuf; do
 		log "profile: perf record -a of p2pacc_bench -m $mode -o write -s 1M"
 		perf record -q -a -g -o "/tmp/perf-$mode.data" -- \
-			"$BENCH" -d "$RXE" -g "$GID" -m "$mode" -o write -s 1M -b 128M -B 1 \
+			"$BENCH" -d "$RXE" -g "$GID" -m "$mode" -o write -s 1M -b 64M -B 1 \
 			-r 0 -R 0 -M 0 -q >"$OUT/profile-$mode.run" 2>&1 || log "perf record failed ($mode)"
 		perf report -i "/tmp/perf-$mode.data" --stdio --no-children --sort symbol \
 			--percent-limit 1 -g none 2>/dev/null | grep -v '^$' | head -40 >"$OUT/profile-$mode.txt"
