@@ -25,7 +25,8 @@ each_kernel = $(foreach k,$(KERNELS),KERNEL=$(k) $(1) &&) true
 MODULE_DIRS := $(patsubst %/Kbuild,%,$(wildcard exporter/Kbuild selftests/modules/*/Kbuild))
 
 .PHONY: help deps kernel kernel-test kernel-perf modules userspace rdma-core \
-	selftests image run check check-harness checkpatch check-series clean distclean
+	selftests image run check check-harness checkpatch check-series clean distclean \
+	bench
 
 help:
 	@echo "p2pmem - accelerator device memory to RDMA over dma-buf"
@@ -33,6 +34,8 @@ help:
 	@echo "  make run            build everything, boot the VM, demo the end-to-end flow"
 	@echo "  make check          build everything, run every suite in the VMs, both kernels"
 	@echo "  make check T=rxe    run one suite (names: ls selftests/suites)"
+	@echo "  make bench          perftest and p2pacc_bench on the perf kernel (switch VM): ratios,"
+	@echo "                     JSON and plots in build/bench/<date>/ (userspace/BENCH.md)"
 	@echo "  make check-harness  prove that failing tests, splats, crashes, hangs, undeclared"
 	@echo "                     skips and leaks each fail 'make check'"
 	@echo
@@ -66,6 +69,8 @@ rdma-core: deps
 userspace: rdma-core
 	@if [ -f userspace/Makefile ]; then \
 		$(MAKE) -s -C userspace BUILD=$(BUILD) RDMA_CORE=$(BUILD)/rdma-core; fi
+	@$(MAKE) -s -C userspace/bench BUILD=$(BUILD) RDMA_CORE=$(BUILD)/rdma-core
+	@vm/perftest.sh
 
 # The test programs of each kernel, against its uapi and kselftest headers.
 selftests: kernel userspace
@@ -81,6 +86,10 @@ run: modules selftests image
 
 check: modules selftests image
 	@KERNEL="$(KERNELS)" vm/check.sh $(if $(T),--suite $(T))
+
+# On one kernel: KERNEL's, else 6.12.
+bench: userspace image
+	@KERNEL=$(firstword $(KERNELS)) vm/bench.sh
 
 check-harness: modules selftests image
 	@vm/check-harness.sh

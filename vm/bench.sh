@@ -33,6 +33,8 @@ esac
 
 start=$SECONDS
 export FLAVOUR=perf
+kernel_dirs	# KERNEL (default 6.12): KOBJ, MODULES of its perf kernel
+export KERNEL
 if [ "$build" = 1 ]; then
 	say "the perf kernel, its modules, perftest 25.01 and p2pacc_bench"
 	"$REPO/vm/kernel.sh" perf
@@ -41,7 +43,7 @@ if [ "$build" = 1 ]; then
 	make -s -C "$REPO/userspace/bench" BUILD="$BUILD" RDMA_CORE="$BUILD/rdma-core"
 	[ -f "$BUILD/vm/initramfs.cpio.gz" ] || "$REPO/vm/initramfs.sh"
 fi
-for f in "$BUILD/kernel-perf/arch/x86/boot/bzImage" "$BUILD/modules-perf/exporter/p2p_accel.ko" \
+for f in "$KOBJ/arch/x86/boot/bzImage" "$MODULES/exporter/p2p_accel.ko" \
 	 "$BUILD/perftest/ib_write_bw" "$BUILD/userspace/bench/p2pacc_bench" \
 	 "$BUILD/vm/initramfs.cpio.gz"; do
 	[ -f "$f" ] || die "$f missing: run 'make bench' (without --no-build)"
@@ -55,6 +57,7 @@ quote() { printf '%s' "$1" | sed "s/'/'\\\\''/g"; }
 cat >"$dir/job.sh" <<-JOB
 	#!/bin/bash
 	export REPO='$REPO' BUILD='$BUILD' FLAVOUR=perf TOPOLOGY=switch OUT='$dir'
+	export KERNEL='$KERNEL' KOBJ='$KOBJ' MODULES='$MODULES'
 	export BENCH_SIZES='$(quote "${BENCH_SIZES:-}")' BENCH_TOOLS='$(quote "${BENCH_TOOLS:-}")'
 	export BENCH_ARGS='$(quote "${BENCH_ARGS:-}")' BENCH_PROFILE='${BENCH_PROFILE:-1}'
 	export BENCH_REPS='${BENCH_REPS:-2}'
@@ -62,7 +65,7 @@ cat >"$dir/job.sh" <<-JOB
 	[ -n "\$BENCH_TOOLS" ] || unset BENCH_TOOLS
 	exec bash "\$REPO/vm/guest/bench.sh"
 JOB
-say "booting the switch VM on the perf kernel (console: $dir/console.log)"
+say "booting the switch VM on the $KERNEL perf kernel (console: $dir/console.log)"
 vm_start=$SECONDS
 rc=0
 VM_QUIET=1 VM_TIMEOUT=${VM_TIMEOUT:-3600} "$REPO/vm/boot.sh" switch "$dir" || rc=$?

@@ -12,7 +12,8 @@
 set -u
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/tmp LC_ALL=C.UTF-8
-export KOBJ=$BUILD/kernel-$FLAVOUR MODULES=$BUILD/modules-$FLAVOUR
+# The booted kernel's build tree and modules (job.sh names them).
+export KOBJ=${KOBJ:-$BUILD/kernel-$FLAVOUR} MODULES=${MODULES:-$BUILD/modules-$FLAVOUR}
 PT=$BUILD/perftest
 BENCH=$BUILD/userspace/bench/p2pacc_bench
 GID=1		# ::ffff:<ipv4>, the RoCEv2 GID of the guest's address
