@@ -1,5 +1,7 @@
 #!/bin/bash
-# topologies: switch
+# topologies: switch@6.12
+# (7.1: where @6.12 limits it, only when named - make check KERNEL=7.1 T=<suite>;
+# the full run stays within CI's budget, README "Kernels")
 #
 # rdma-core 56.1's own python tests (tests/run_tests.py, with the patches in
 # userspace/rdma-core/) on Soft-RoCE, GID index 1: the dma-buf MR tests on
@@ -48,6 +50,14 @@
 # expected-skips: switch@6.12: tests.test_atomic.AtomicTest.test_xrc_* tests.test_cqex.CqExTestCase.test_xrc_*
 # expected-skips: switch@6.12: tests.test_qpex.QpExTestCase.test_qp_ex_xrc_* tests.test_relaxed_ordering.RoTestCase.test_ro_xrc_*
 # expected-skips: switch@6.12: tests.test_mr.MRTest.test_mr_rereg_*
+# What the same tests meet on 7.1 (measured): rxe has no XRC domains
+# ("Create XRCD is not supported"); its ODP needs
+# CONFIG_INFINIBAND_ON_DEMAND_PAGING, which the test kernel does not set
+# ("No ODP caps"); rereg MR fails with EOPNOTSUPP as on 6.12.
+# expected-skips: switch@7.1: tests.test_odp.OdpTestCase.*
+# expected-skips: switch@7.1: tests.test_atomic.AtomicTest.test_xrc_* tests.test_cqex.CqExTestCase.test_xrc_*
+# expected-skips: switch@7.1: tests.test_qpex.QpExTestCase.test_qp_ex_xrc_* tests.test_relaxed_ordering.RoTestCase.test_ro_xrc_*
+# expected-skips: switch@7.1: tests.test_mr.MRTest.test_mr_rereg_*
 # The exclusions below (EXCLUDED), reported as skips.
 # expected-skips: switch: tests.test_cq.CQTest.test_resize_cq
 . "$REPO/selftests/lib/rxe.sh"
@@ -96,8 +106,10 @@ fi
 excl=$(mktemp)
 printf '%s' "$EXCLUDED" >"$excl"
 rc=0
+# RDMA_CORE_ONLY, a test id glob, runs the matching tests alone (the
+# rdma-core-dmabuf suite: the accelerator's tests by themselves).
 /usr/bin/python3 "$RUNNER" --tests "$TESTS" --exclude "$excl" --test-timeout 300 \
-	--must-run "$MUST_RUN" \
+	--must-run "$MUST_RUN" ${RDMA_CORE_ONLY:+--only "$RDMA_CORE_ONLY"} \
 	-- --dev "$RXE" --port 1 --gid "$GID" || rc=$?
 rm -f "$excl"
 if [ -n "$loaded" ] && ! rmmod p2p_accel; then
