@@ -305,6 +305,13 @@ def summary(run, bench, pt):
                 if s >= TARGET_FROM:
                     cpu.append("%s %s %s/%s/%s" % (op, size_name(s), num(h), num(d), num(st)))
         w("  CPU ns per byte (all vCPUs; host/dmabuf/staged-mmap), >= 64K: " + "; ".join(cpu))
+        allp = [paired(bench, "dmabuf", "host", op, s) for op in OPS for s in sizes if s >= TARGET_FROM]
+        allp = [x for x in allp if x is not None]
+        if allp:
+            w("  dma-buf MR / host MR over every op and size >= %s: median %.3f, geometric mean %.3f"
+              " (%d points, %.3f..%.3f)" % (
+                  size_name(TARGET_FROM), median(allp), math.exp(sum(map(math.log, allp)) / len(allp)),
+                  len(allp), min(allp), max(allp)))
         w("  target (dma-buf MR within %d%% of host memory at every size >= %s, paired median): %s" % (
             TARGET * 100, size_name(TARGET_FROM),
             "met" if not misses else "NOT met at " + ", ".join(misses)))
