@@ -263,10 +263,42 @@ static int read_whole(const char *path, uint8_t **data, size_t *len)
 }
 
 /*
+ * Is @elf the module loaded as @mod? Their GNU build IDs (the note
+ * section, also in /sys/module/<mod>/notes/) must be the same bytes.
+ */
+static int module_same_build(const char *mod, const uint8_t *elf, size_t len,
+			     const Elf64_Shdr *sh, const char *names, int n)
+{
+	static const char note[] = ".note.gnu.build-id";
+	char path[PATH_MAX];
+	uint8_t buf[256];
+	ssize_t got;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/module/%s/notes/%s", mod, note);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	got = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (got <= 0)
+		return -EIO;
+	for (int i = 0; i < n; i++) {
+		if (strcmp(names + sh[i].sh_name, note))
+			continue;
+		if (sh[i].sh_offset + sh[i].sh_size > len)
+			return -EINVAL;
+		return sh[i].sh_size == (uint64_t)got &&
+		       !memcmp(elf + sh[i].sh_offset, buf, got) ? 0 : -ESRCH;
+	}
+	return -ENOENT;
+}
+
+/*
  * [@start, @end): where the loaded module's code lies. The .ko gives the
  * size of each executable section, the module's sysfs sections their
  * addresses (init sections are gone after load). The .ko must be the one
- * loaded: their srcversions must match.
+ * loaded: their build IDs must match.
  */
 static int module_text_range(const char *mod, const char *ko,
 			     unsigned long *start, unsigned long *end,
@@ -275,8 +307,7 @@ static int module_text_range(const char *mod, const char *ko,
 	unsigned long lo = ULONG_MAX, hi = 0;
 	const Elf64_Shdr *sh;
 	const Elf64_Ehdr *eh;
-	char path[PATH_MAX], loaded[64];
-	bool srcversion_ok = false;
+	char path[PATH_MAX];
 	const char *names;
 	uint8_t *elf = NULL;
 	size_t len = 0;
@@ -299,10 +330,10 @@ static int module_text_range(const char *mod, const char *ko,
 	sh = (const Elf64_Shdr *)(elf + eh->e_shoff);
 	names = (const char *)elf + sh[eh->e_shstrndx].sh_offset;
 
-	snprintf(path, sizeof(path), "/sys/module/%s/srcversion", mod);
-	ret = read_text(path, loaded, sizeof(loaded));
+	ret = module_same_build(mod, elf, len, sh, names, eh->e_shnum);
 	if (ret) {
-		snprintf(why, wlen, "%s: %s", path, strerror(-ret));
+		snprintf(why, wlen, "%s against the loaded %s's build ID: %s",
+			 ko, mod, strerror(-ret));
 		goto out;
 	}
 	for (int i = 0; i < eh->e_shnum; i++) {
@@ -310,16 +341,6 @@ static int module_text_range(const char *mod, const char *ko,
 		unsigned long addr;
 		char buf[64];
 
-		if (!strcmp(name, ".modinfo") &&
-		    sh[i].sh_offset + sh[i].sh_size <= len) {
-			const char *p = (const char *)elf + sh[i].sh_offset;
-			const char *pe = p + sh[i].sh_size;
-
-			for (; p < pe; p += strnlen(p, pe - p) + 1)
-				if (!strncmp(p, "srcversion=", 11) &&
-				    !strcmp(p + 11, loaded))
-					srcversion_ok = true;
-		}
 		if ((sh[i].sh_flags & (SHF_ALLOC | SHF_EXECINSTR)) !=
 		    (SHF_ALLOC | SHF_EXECINSTR) || !sh[i].sh_size ||
 		    !strncmp(name, ".init", 5))
@@ -343,11 +364,6 @@ static int module_text_range(const char *mod, const char *ko,
 			hi = addr + sh[i].sh_size;
 	}
 	ret = -ESRCH;
-	if (!srcversion_ok) {
-		snprintf(why, wlen, "%s is not the loaded %s (srcversion %s)",
-			 ko, mod, loaded);
-		goto out;
-	}
 	if (lo >= hi) {
 		snprintf(why, wlen, "%s: no executable section", ko);
 		goto out;
@@ -448,9 +464,11 @@ static int read_bufinfo(struct state *s)
 		return -errno;
 	s->dmabufs = -1;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "Total %d devices attached", &n) == 1)
+		if (sscanf(line, "Total %d", &n) != 1)
+			continue;
+		if (strstr(line, " devices attached"))
 			s->attachments += n;
-		else if (sscanf(line, "Total %d objects", &n) == 1)
+		else if (strstr(line, " objects, "))
 			s->dmabufs = n;
 	}
 	fclose(f);
