@@ -26,7 +26,7 @@ MODULE_DIRS := $(patsubst %/Kbuild,%,$(wildcard exporter/Kbuild selftests/module
 
 .PHONY: help deps kernel kernel-test kernel-perf modules userspace rdma-core \
 	selftests image run check check-harness checkpatch check-series clean distclean \
-	bench
+	bench stress
 
 help:
 	@echo "p2pmem - accelerator device memory to RDMA over dma-buf"
@@ -38,6 +38,7 @@ help:
 	@echo "                     JSON and plots in build/bench/<date>/ (userspace/BENCH.md)"
 	@echo "  make check-harness  prove that failing tests, splats, crashes, hangs, undeclared"
 	@echo "                     skips and leaks each fail 'make check'"
+	@echo "  make stress         the stress suites with their full counts (README: Reliability)"
 	@echo
 	@echo "  make deps           install the Debian packages the build and the VM need"
 	@echo "  make kernel         build the test kernels (FLAVOUR=perf for the perf ones)"
@@ -93,6 +94,14 @@ bench: userspace image
 
 check-harness: modules selftests image
 	@vm/check-harness.sh
+
+# The stress suites with the full figures (README: Reliability): make check
+# runs smaller counts of rdma-stress. Results in $(BUILD)/vm/stress/.
+stress: modules selftests image
+	@STRESS_RDMA_CYCLES=1000 STRESS_RDMA_KEY_REGS=10000 STRESS_RDMA_WRAP=1 \
+		SUITE_TIMEOUT=$${SUITE_TIMEOUT:-7200} VM_TIMEOUT=$${VM_TIMEOUT:-14400} \
+		CHECK_DIR=$${CHECK_DIR:-$(BUILD)/vm/stress} KERNEL="$(KERNELS)" \
+		vm/check.sh --suite exporter-stress --suite rdma-stress
 
 checkpatch: kernel
 	@vm/checkpatch.sh
