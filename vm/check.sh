@@ -12,7 +12,8 @@
 # --topology limits the run to the named topologies (switch, rootbus).
 # A suite runs where its "# topologies:" line says: <topology>[@<kernel>]
 # words, e.g. "switch rootbus@6.12": switch on every kernel, rootbus on 6.12
-# only. "@<kernel>" keeps the full run within CI's time budget; a suite named
+# only; "@named": only when named. Both keep the full run within CI's time
+# budget; a suite named
 # with --suite runs on every topology its line lists, on every kernel of
 # KERNEL. Results and the full guest logs stay in
 # $BUILD/vm/check/<kernel>/<topology>/ ($CHECK_DIR/<kernel>/<topology>/ when
