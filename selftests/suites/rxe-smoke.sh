@@ -17,7 +17,12 @@ server_client() {
 	local srv rc=0 out
 	"$@" >/tmp/server.out 2>&1 &
 	srv=$!
-	sleep 1
+	# The client connects to the server's TCP port for the key exchange:
+	# wait until it listens (30 s at most), not for a fixed time.
+	for _ in $(seq 150); do
+		ss -Hltn "sport = :$PORT" 2>/dev/null | grep -q . && break
+		sleep 0.2
+	done
 	out=$("$@" 127.0.0.1 2>&1) || rc=$?
 	wait "$srv" || rc=$((rc ? rc : 100))
 	tap_diag "server: $(tail -n 3 /tmp/server.out)" "client: $(echo "$out" | tail -n 3)"
