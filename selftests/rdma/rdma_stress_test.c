@@ -685,7 +685,7 @@ TEST_F_TIMEOUT(rdma_stress, revoke_under_traffic_cycles, 3600)
 	TH_LOG("work requests %lu: completed before the revoke %lu, failed after %lu (first error) + %lu (flushed), posted after the revoke returned %lu (all failed)",
 	       cnt.wrs, cnt.ok_before, cnt.failed, cnt.flushed,
 	       cnt.posted_after);
-	TH_LOG("first failure by kind: WRITE to rkey %lu, READ from rkey %lu, WRITE from lkey %lu, READ into lkey %lu, fetch-add %lu, compare-swap %lu",
+	TH_LOG("the error completion by kind: WRITE to rkey %lu, READ from rkey %lu, WRITE from lkey %lu, READ into lkey %lu, fetch-add %lu, compare-swap %lu",
 	       cnt.by_kind_error[WRITE_TO_RKEY], cnt.by_kind_error[READ_FROM_RKEY],
 	       cnt.by_kind_error[WRITE_FROM_LKEY], cnt.by_kind_error[READ_INTO_LKEY],
 	       cnt.by_kind_error[FETCH_ADD_ON_RKEY], cnt.by_kind_error[CMP_SWAP_ON_RKEY]);
