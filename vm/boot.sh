@@ -8,7 +8,7 @@
 # (kernel log and job output) goes to <out-dir>/console.log.
 #
 # Environment: KERNEL (6.12|7.1, default 6.12), FLAVOUR (test|perf),
-# DEVMEM_SIZE (ivshmem BAR2, default 256M), VM_TIMEOUT (seconds, default 1800), VM_MEM (default 4G), VM_QUIET=1 to keep
+# DEVMEM_SIZE (ivshmem BAR2, default 256M), VM_TIMEOUT (seconds, default 3600; every suite also has its own SUITE_TIMEOUT), VM_MEM (default 4G), VM_QUIET=1 to keep
 # the console off the terminal.
 . "$(dirname "$0")/lib.sh"
 
@@ -16,7 +16,7 @@ topo=${1:?usage: boot.sh switch|rootbus out-dir}
 out=$(cd "${2:?usage: boot.sh switch|rootbus out-dir}" && pwd)
 kernel_dirs
 DEVMEM_SIZE=${DEVMEM_SIZE:-256M}
-VM_TIMEOUT=${VM_TIMEOUT:-1800}
+VM_TIMEOUT=${VM_TIMEOUT:-3600}
 # 2 MiB pages for udmabuf's kselftest, which maps 1024 of them.
 HUGEPAGES=${HUGEPAGES:-1024}
 
