@@ -42,6 +42,7 @@
 
 #include "accel_test.h"
 #include "uverbs.h"
+#include "rdma_test.h"
 #include "kselftest_harness.h"
 
 #define PAGE		4096ULL
@@ -56,31 +57,6 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-/* RXE from the environment, else the first rxe* device. */
-static int find_rxe(char *name, size_t len)
-{
-	const char *env = getenv("RXE");
-	struct dirent *de;
-	int ret = -ENODEV;
-	DIR *d;
-
-	if (env && *env) {
-		snprintf(name, len, "%s", env);
-		return 0;
-	}
-	d = opendir("/sys/class/infiniband");
-	if (!d)
-		return -ENODEV;
-	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, "rxe", 3))
-			continue;
-		snprintf(name, len, "%.63s", de->d_name);
-		ret = 0;
-		break;
-	}
-	closedir(d);
-	return ret;
-}
 
 /* ---- the accelerator ---------------------------------------------------- */
 
@@ -185,7 +161,7 @@ static void env_setup_rdma(struct __test_metadata *_metadata, struct env *e)
 {
 	int ret;
 
-	if (find_rxe(e->rxe, sizeof(e->rxe)))
+	if (rdma_find_rxe(e->rxe, sizeof(e->rxe)))
 		SKIP(return, "no rxe device (is Soft-RoCE up?)");
 	ret = uv_open(&e->l.ctx, e->rxe);
 	if (ret == -ENODEV)

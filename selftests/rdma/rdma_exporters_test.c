@@ -105,7 +105,7 @@ FIXTURE_SETUP(exporter)
 
 	self->ctx.fd = self->ctx.async_fd = -1;
 	self->memfd = self->dmabuf = self->dev = -1;
-	if (find_rxe(self->rxe, sizeof(self->rxe)))
+	if (rdma_find_rxe(self->rxe, sizeof(self->rxe)))
 		SKIP(return, "no rxe device (is Soft-RoCE up?)");
 	ret = uv_open(&self->ctx, self->rxe);
 	ASSERT_EQ(0, ret) TH_LOG("open %s: %s", self->rxe, strerror(-ret));

@@ -17,6 +17,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "uverbs.h"
+#include "rdma_test.h"
+
 #define PAGE		4096ULL
 #define SZ_64K		(64ULL << 10)
 #define SZ_1M		(1ULL << 20)
@@ -29,32 +32,6 @@
 #define QKEY		0x11111111
 
 /* ---- environment ------------------------------------------------------- */
-
-/* RXE from the environment, else the first rxe* device. */
-static inline int find_rxe(char *name, size_t len)
-{
-	const char *env = getenv("RXE");
-	struct dirent *de;
-	int ret = -ENODEV;
-	DIR *d;
-
-	if (env && *env) {
-		snprintf(name, len, "%s", env);
-		return 0;
-	}
-	d = opendir("/sys/class/infiniband");
-	if (!d)
-		return -ENODEV;
-	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, "rxe", 3))
-			continue;
-		snprintf(name, len, "%.63s", de->d_name);
-		ret = 0;
-		break;
-	}
-	closedir(d);
-	return ret;
-}
 
 /* A count from the environment (the suites' STRESS_* knobs), or @def. */
 static inline long env_count(const char *name, long def)

@@ -80,7 +80,7 @@ static void env_setup(struct __test_metadata *_metadata, struct env *e,
 	e->ctx.fd = e->ctx.async_fd = -1;
 	e->acc.fd = -1;
 	e->ab.dmabuf = -1;
-	if (find_rxe(e->rxe, sizeof(e->rxe)))
+	if (rdma_find_rxe(e->rxe, sizeof(e->rxe)))
 		SKIP(return, "no rxe device (is Soft-RoCE up?)");
 	ret = uv_open(&e->ctx, e->rxe);
 	ASSERT_EQ(0, ret) TH_LOG("open %s: %s", e->rxe, strerror(-ret));
