@@ -51,23 +51,14 @@ take_lock "kernel$KSUFFIX"
 git_src() { git -C "$SRC" -c user.name=p2pmem-build -c user.email=build@p2pmem.invalid "$@"; }
 
 # The 7.1 tarball: from the first of Debian's newer suites whose source index
-# lists a linux $UPSTREAM-* package. Only deb-src indexes are added.
+# lists it, whatever the Debian revision. Only deb-src indexes are added.
 fetch_upstream_tarball() {
-	local suite debver=
+	local debver
 	echo "$TARBALL_SHA256  $TARBALL" | sha256sum -c --status 2>/dev/null && return 0
 	mkdir -p "$BUILD/dl"
-	lookup() {
-		apt-cache showsrc linux 2>/dev/null |
-			awk -v v="$UPSTREAM" '$1 == "Version:" && index($2, v "-") == 1 && !n++ { print $2 }'
-	}
-	for suite in sid forky trixie-backports; do
-		debian_src_suite "$suite"
-		debver=$(lookup)
-		[ -n "$debver" ] && break
-	done
-	# indexes added earlier but never downloaded here
-	[ -n "$debver" ] || { apt-get update -qq; debver=$(lookup); }
-	[ -n "$debver" ] || die "no linux $UPSTREAM-* source package in sid, forky or trixie-backports"
+	debver=$(debian_source_version linux "$(basename "$TARBALL")" "$TARBALL_SHA256" \
+		sid forky trixie-backports)
+	[ -n "$debver" ] || die "no linux source package in sid, forky or trixie-backports ships $(basename "$TARBALL") (sha256 $TARBALL_SHA256)"
 	say "downloading linux_$UPSTREAM.orig.tar.xz (linux $debver, 160 MB)"
 	# _apt cannot write into a root-owned build tree; the download is
 	# verified by its sha256 below either way.

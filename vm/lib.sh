@@ -76,6 +76,33 @@ debian_src_suite() {
 	apt-get update -qq
 }
 
+# The version of Debian source package <pkg> whose index lists <file> with
+# this sha256, searched in the newer suites in order (each deb-src index is
+# added once); empty if none does. Matching the pinned tarball, not a Debian
+# revision, keeps a rebuild of the same upstream source (-1 -> -2) working.
+# Reads all of apt-cache's output: `| grep -q` under pipefail fails on
+# SIGPIPE whenever grep stops reading before apt-cache has written it all.
+#   debian_source_version <pkg> <file> <sha256> <suite>...
+debian_source_version() {
+	local pkg=$1 file=$2 sha=$3 suite ver=
+	shift 3
+	lookup() {
+		apt-cache showsrc "$pkg" 2>/dev/null |
+			awk -v sha="$sha" -v f="$file" '
+				$1 == "Package:" { v = "" }
+				$1 == "Version:" { v = $2 }
+				$1 == sha && $3 == f && v != "" && !n++ { print v }'
+	}
+	for suite in "$@"; do
+		debian_src_suite "$suite" >&2
+		ver=$(lookup)
+		[ -n "$ver" ] && break
+	done
+	# indexes added by an earlier run but not downloaded since
+	[ -n "$ver" ] || { apt-get update -qq >&2; ver=$(lookup); }
+	echo "$ver"
+}
+
 # The kernels the harness builds and boots, each from its own source tree:
 #   6.12  Debian's linux-source-6.12 (vm/deps.sh pins it)
 #   7.1   mainline 7.1.8, the upstream tarball of Debian sid's linux source

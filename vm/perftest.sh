@@ -13,7 +13,6 @@
 . "$(dirname "$0")/lib.sh"
 
 VERSION=25.01.0+0.80
-DEBVER=$VERSION-1
 TARBALL=perftest_$VERSION.orig.tar.gz
 SHA256=54e86b131f0b06862b8b9cd692739737295463cfef467bdda5f5aa3dae8c5b05
 DL=$BUILD/dl
@@ -28,11 +27,9 @@ mkdir -p "$DL"
 [ -f "$P2PACC/lib/libp2pacc.so" ] || die "no libp2pacc in $P2PACC: run 'make userspace'"
 
 if ! echo "$SHA256  $DL/$TARBALL" | sha256sum -c --status 2>/dev/null; then
-	debian_src_suite sid
+	DEBVER=$(debian_source_version perftest "$TARBALL" "$SHA256" sid forky trixie-backports)
+	[ -n "$DEBVER" ] || die "no perftest source package in sid, forky or trixie-backports ships $TARBALL (sha256 $SHA256)"
 	say "downloading perftest $DEBVER source"
-	apt-cache showsrc perftest 2>/dev/null | grep -qx "Version: $DEBVER" || apt-get update -qq
-	apt-cache showsrc perftest | grep -qx "Version: $DEBVER" ||
-		die "no perftest $DEBVER source package in apt's index"
 	# _apt cannot write into a root-owned build tree; the download is
 	# verified by its sha256 below either way.
 	(cd "$DL" && apt-get source -qq --download-only --tar-only "perftest=$DEBVER" 2>&1 |
@@ -80,4 +77,4 @@ fi
 say "building perftest $VERSION"
 run_logged "$OUT/make.log" make -C "$OUT" -j"$JOBS"
 help=$("$OUT/ib_write_bw" --help 2>&1 || true)
-echo "$help" | grep -q -- '--use_p2pacc' || die "$OUT/ib_write_bw has no --use_p2pacc"
+grep -q -- '--use_p2pacc' <<<"$help" || die "$OUT/ib_write_bw has no --use_p2pacc"
