@@ -46,6 +46,9 @@ rootbus)
 *) die "unknown topology '$topo' (switch|rootbus)" ;;
 esac
 
+# oops=panic: a task that oopses dies holding its locks, and the guest then
+# sits until the VM timeout (an hour); a panic ends the run at once, and the
+# splat check names the Oops from the console either way.
 # restrict=on: the guest's network never leaves QEMU; rxe loops back to
 # the guest's own address. disable-legacy=on: on the root bus QEMU would
 # make virtio-net the transitional 1af4:1000, behind a port the modern
@@ -55,7 +58,7 @@ cmd=(
 	-nographic -no-reboot -monitor none -serial stdio
 	-kernel "$KOBJ/arch/x86/boot/bzImage"
 	-initrd "$BUILD/vm/initramfs.cpio.gz"
-	-append "console=ttyS0 panic=-1 no_hash_pointers hugepages=$HUGEPAGES p2pmem.out=$out"
+	-append "console=ttyS0 panic=-1 oops=panic no_hash_pointers hugepages=$HUGEPAGES p2pmem.out=$out"
 	"${topology[@]}"
 	-object "memory-backend-ram,id=devmem,size=$DEVMEM_SIZE"
 	-device "ivshmem-plain,memdev=devmem$at_accel"
