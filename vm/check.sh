@@ -85,7 +85,8 @@ export REPO BUILD
 
 # CHECK_DIR: a run directory of its own, for runs side by side.
 run=$(realpath -m -- "${CHECK_DIR:-$BUILD/vm/check}")
-rm -rf "$run"
+# Only the kernels of this run: CI's `make check KERNEL=7.1` keeps 6.12's logs.
+for kernel in $kernels; do rm -rf "${run:?}/$kernel"; done
 dirs=()
 for kernel in $kernels; do
 	KERNEL=$kernel
