@@ -1,5 +1,5 @@
 #!/bin/bash
-# topologies: switch rootbus@6.12
+# topologies: switch rootbus@named
 # (7.1: where @6.12 limits it, only when named - make check KERNEL=7.1 T=<suite>;
 # the full run stays within CI's budget, README "Kernels")
 #

@@ -1,5 +1,5 @@
 #!/bin/bash
-# topologies: switch@6.12 rootbus@6.12
+# topologies: switch@6.12 rootbus@named
 #
 # dma-buf MRs on rxe against revoke, many times over
 # (selftests/rdma/rdma_stress_test.c, through our uverbs client):
