@@ -21,16 +21,9 @@
 # vm/check.sh does not forward the host's environment into the guest: to
 # change them, boot by hand (vm/boot.sh <topology> <dir>) with a job.sh that
 # exports them before running vm/guest/run-suites.sh.
-EXP=$MODULES/exporter/p2p_accel.ko
-IMP=$MODULES/selftests/modules/p2pacc_importer/p2pacc_importer.ko
 
-if ! insmod "$EXP" || ! insmod "$IMP"; then
-	echo "TAP version 13"
-	echo "1..1"
-	echo "not ok 1 load_p2p_accel_and_p2pacc_importer"
-	rmmod p2p_accel 2>/dev/null
-	exit 1
-fi
+. "$REPO/selftests/lib/accel.sh"
+load_accel_and_importer
 
 rc=0
 export STRESS_SEED STRESS_IOCTLS STRESS_KILLS STRESS_REBINDS STRESS_SCM_ROUNDS \

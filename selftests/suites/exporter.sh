@@ -18,16 +18,9 @@
 # expected-skips: rootbus: accel.attach_map_and_vmap_racing_a_revoke_are_refused
 # expected-skips: rootbus: accel.importer_whose_dma_mask_cannot_reach_the_buffer_is_exdev
 # expected-skips: rootbus: accel.pci_function_reset_revokes_every_buffer
-EXP=$MODULES/exporter/p2p_accel.ko
-IMP=$MODULES/selftests/modules/p2pacc_importer/p2pacc_importer.ko
 
-if ! insmod "$EXP" || ! insmod "$IMP"; then
-	echo "TAP version 13"
-	echo "1..1"
-	echo "not ok 1 load_p2p_accel_and_p2pacc_importer"
-	rmmod p2p_accel 2>/dev/null
-	exit 1
-fi
+. "$REPO/selftests/lib/accel.sh"
+load_accel_and_importer
 # The exporter explains refused attachments at debug level.
 DDC=/sys/kernel/debug/dynamic_debug/control
 [ -w "$DDC" ] && echo 'module p2p_accel +p' >"$DDC"

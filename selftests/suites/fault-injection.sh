@@ -24,18 +24,11 @@
 # expected-skips: rootbus: faults.*.map_dynamic_fails_cleanly_at_every_fault_point
 . "$REPO/selftests/lib/rxe.sh"
 
-EXP=$MODULES/exporter/p2p_accel.ko
-IMP=$MODULES/selftests/modules/p2pacc_importer/p2pacc_importer.ko
 GID=1		# ::ffff:<ipv4>, the RoCE v2 GID of the guest's address
 FI=/sys/kernel/debug
 
-if ! insmod "$EXP" || ! insmod "$IMP"; then
-	echo "TAP version 13"
-	echo "1..1"
-	echo "not ok 1 load_p2p_accel_and_p2pacc_importer"
-	rmmod p2p_accel 2>/dev/null
-	exit 1
-fi
+. "$REPO/selftests/lib/accel.sh"
+load_accel_and_importer
 # Registration needs rxe's RoCE v2 GID; the test fails without it.
 wait_for_gid || echo "# $RXE: GID $GID still empty after 10 s" >&2
 
